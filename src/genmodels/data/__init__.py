@@ -1,0 +1,7 @@
+"""Loading and validating data: specs (digits, mnist:DIR, csv:FILE, ...) and user arrays, checked once here."""
+
+from .dataset import Dataset, as_dataset, check_finite, check_unit_interval
+from .sources import data_root, load_dataset, parse_spec, read_idx
+
+__all__ = ["Dataset", "as_dataset", "check_finite", "check_unit_interval", "data_root", "load_dataset",
+           "parse_spec", "read_idx"]

@@ -1,0 +1,32 @@
+"""Model families, one file each, and `load` for any saved run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from ..io import read_json
+from .base import CONFIG, WEIGHTS, GenerativeModel
+from .vae import VAE
+
+FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE}
+
+
+def load(path: str | Path) -> GenerativeModel:
+    """Load a model saved by `.save(path)` or written by training into a run folder. Reads only JSON and
+    safetensors: a pickle or any other file is refused, never executed."""
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    if not (folder / CONFIG).is_file():
+        raise DataError(f"{path}: not a genmodels run folder (no {CONFIG})")
+    config = read_json(folder / CONFIG)
+    family = config.get("family") if isinstance(config, dict) else None
+    if family not in FAMILIES:
+        raise DataError(f"{folder / CONFIG}: unknown model family {family!r} (known: {sorted(FAMILIES)})")
+    if not (folder / WEIGHTS).is_file():
+        raise DataError(f"{folder}: no {WEIGHTS} (was training finished? `genmodels train --resume` continues it)")
+    return FAMILIES[family]._from_config(config, folder)
+
+
+__all__ = ["FAMILIES", "VAE", "GenerativeModel", "load"]

@@ -1,0 +1,239 @@
+"""Variational autoencoder (Kingma & Welling 2014): encoder q(z|x), decoder p(x|z), ELBO training,
+IWAE bound (Burda et al. 2016) for likelihoods and anomaly scores; optional beta weight and class
+conditioning of the decoder (CVAE)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset
+from ..errors import DataError
+from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
+from ..train.distributed import is_distributed
+from .base import GenerativeModel
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class VAENet(nn.Module):
+    """Encoder and decoder for flat vectors (MLP) or images (conv). `forward` returns the training loss so
+    that a DistributedDataParallel wrapper around this module sees the whole computation."""
+
+    def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden_dims: Sequence[int], arch: str,
+                 likelihood: str, n_classes: int):
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.likelihood = likelihood
+        self.n_classes = n_classes
+        d = math.prod(data_shape)
+        h = hidden_dims[-1]
+        if arch == "conv":
+            channels = [32, 64, 128][: n_downsamples(*data_shape[1:])]
+            self.encoder = nn.Sequential(ConvEncoder(data_shape, channels, h), nn.ReLU())
+            self.decoder = nn.Sequential(nn.Linear(latent_dim + n_classes, h), nn.ReLU(),
+                                         ConvDecoder(h, channels, data_shape))
+        else:
+            self.encoder = nn.Sequential(nn.Flatten(), mlp(d, hidden_dims))
+            self.decoder = mlp(latent_dim + n_classes, list(hidden_dims)[::-1], d)
+        self.mean = nn.Linear(h, latent_dim)
+        self.logvar = nn.Linear(h, latent_dim)
+        if likelihood == "gaussian":  # learned per-feature noise scale of p(x|z)
+            self.log_sigma = nn.Parameter(torch.zeros(d))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(x)
+        return self.mean(hidden), self.logvar(hidden).clamp(-12, 8)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Flat decoder output: Bernoulli logits or Gaussian means, shaped (N, D)."""
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1)
+        return self.decoder(z).flatten(1)
+
+    def mean_of(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def log_px(self, x_flat: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per row, summed over features."""
+        if self.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x_flat, reduction="none").sum(1)
+        log_sigma = self.log_sigma.clamp(min=-6.0)
+        return -(0.5 * ((x_flat - out) / log_sigma.exp()) ** 2 + log_sigma + 0.5 * LOG_2PI).sum(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None, beta: float) -> tuple[torch.Tensor, ...]:
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        recon = -self.log_px(x.flatten(1), self.decode(z, y)).mean()
+        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
+        return recon + beta * kl, recon, kl
+
+
+class VAE(GenerativeModel):
+    """Variational autoencoder with the scikit-learn estimator contract.
+
+    arch: "auto" (conv for images of at least 16x16, else MLP), "mlp" or "conv".
+    likelihood: "bernoulli" (X in [0, 1]) or "gaussian" (any real X; learned per-feature variance).
+    beta: weight of the KL term (beta-VAE). conditional: decoder conditioned on the labels y (CVAE).
+    dynamic_binarization: resample binary X ~ Bernoulli(X) at every step (the standard MNIST protocol).
+    iwae_k: importance samples for `score_samples`.
+    """
+
+    family = "vae"
+
+    def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256), arch: str = "auto",
+                 likelihood: str = "bernoulli", beta: float = 1.0, conditional: bool = False,
+                 dynamic_binarization: bool = False, epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
+                 weight_decay: float = 0.0, iwae_k: int = 50, seed: int = 0, device: str = "auto",
+                 verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 10):
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.arch = arch
+        self.likelihood = likelihood
+        self.beta = beta
+        self.conditional = conditional
+        self.dynamic_binarization = dynamic_binarization
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.iwae_k = iwae_k
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        self.checkpoint_every = checkpoint_every
+        self.sample_every = sample_every
+
+    @property
+    def _needs_unit_interval(self) -> bool:
+        return self.likelihood == "bernoulli"
+
+    def _validate_fit(self, X, y) -> Dataset:
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise DataError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}")
+        if self.arch not in ("auto", "mlp", "conv"):
+            raise DataError(f"arch must be 'auto', 'mlp' or 'conv', got {self.arch!r}")
+        data = super()._validate_fit(X, y)
+        if self.conditional and data.y is None:
+            raise DataError("conditional=True needs class labels: call fit(X, y)")
+        if self.arch == "conv" and data.image_shape is None:
+            raise DataError(f"arch='conv' needs images (N, C, H, W) or (N, H, W), got rows of shape {self.input_shape_}")
+        return data
+
+    def _resolved_arch(self) -> str:
+        if self.arch != "auto":
+            return self.arch
+        return "conv" if len(self.data_shape_) == 3 and min(self.data_shape_[1:]) >= 16 else "mlp"
+
+    def _is_conditional(self) -> bool:
+        return bool(self.conditional) and self.n_classes_ > 0
+
+    def _build(self, data: Dataset | None) -> None:
+        n_classes = self.n_classes_ if self.conditional else 0
+        self.module_ = VAENet(self.data_shape_, int(self.latent_dim), [int(h) for h in self.hidden_dims],
+                              self._resolved_arch(), self.likelihood, n_classes)
+        self._train_net = None
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        self.optimizer_ = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return [self.optimizer_]
+
+    def _net(self) -> nn.Module:
+        """The module training runs through: wrapped in DDP under torchrun so gradients are averaged."""
+        if self._train_net is None:
+            self._train_net = self.module_
+            if is_distributed():
+                self._train_net = nn.parallel.DistributedDataParallel(self.module_)
+        return self._train_net
+
+    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
+        x = batch[0]
+        y = batch[1] if self._is_conditional() else None
+        if self.dynamic_binarization:
+            x = torch.bernoulli(x)
+        loss, recon, kl = self._net()(x, y, float(self.beta))
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_.step()
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    def _sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        self.module_.eval()
+        z = torch.randn(n, int(self.latent_dim), generator=generator).to(self.device_)
+        return self.module_.mean_of(self.module_.decode(z, y))
+
+    # --- scikit-learn surface ----------------------------------------------------------------------------
+    def transform(self, X) -> np.ndarray:
+        """Posterior means E[z|x], shaped (N, latent_dim): the learned representation."""
+        x = self._validate_X(X)
+        return self._batched(lambda xb: self.module_.encode(xb)[0], x).cpu().numpy()
+
+    def reconstruct(self, X, y=None) -> np.ndarray:
+        """Decode the posterior mean: denoises corrupted inputs. A conditional model without y uses, per
+        row, the class whose decoder explains the row best."""
+        x = self._validate_X(X)
+        labels = self._row_labels(y, len(x))
+
+        def recon(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+            mean = self.module_.encode(xb)[0]
+            if self._is_conditional() and yb is None:
+                outs = [self.module_.decode(mean, torch.full((len(xb),), c, device=xb.device))
+                        for c in range(self.n_classes_)]
+                ll = torch.stack([self.module_.log_px(xb.flatten(1), o) for o in outs], 1)
+                best = ll.argmax(1)
+                out = torch.stack(outs, 1)[torch.arange(len(xb)), best]
+            else:
+                out = self.module_.decode(mean, yb)
+            return self.module_.mean_of(out)
+
+        return self._as_rows(self._batched(recon, x, labels))
+
+    def score_samples(self, X, y=None) -> np.ndarray:
+        """IWAE lower bound on log p(x) in nats per row, with `iwae_k` samples: higher = more normal.
+        A conditional model without y scores log sum_y p(y) p(x|y), the class prior taken as uniform."""
+        return self._iwae(self._validate_X(X), self._row_labels(y, None), int(self.iwae_k)).cpu().numpy()
+
+    def log_likelihood(self, X, k: int = 1000) -> float:
+        """Mean IWAE bound on log p(x) over X, in nats (k=1000 is the standard for reported NLL)."""
+        return float(self._iwae(self._validate_X(X), None, int(k)).mean())
+
+    def _row_labels(self, y, n: int | None) -> torch.Tensor | None:
+        if y is None or not self._is_conditional():
+            return None
+        return self._encode_labels(y, n if n is not None else len(np.atleast_1d(y)), torch.Generator())
+
+    def _iwae(self, x: torch.Tensor, labels: torch.Tensor | None, k: int) -> torch.Tensor:
+        if k < 1:
+            raise DataError(f"k (importance samples) must be >= 1, got {k}")
+        net = self.module_
+        chunk = max(1, min(k, 2_000_000 // max(1, net.mean.out_features * 64)))
+
+        def bound(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+            mean, logvar = net.encode(xb)
+            std = (0.5 * logvar).exp()
+            x_flat = xb.flatten(1)
+            classes = [yb] if (yb is not None or not self._is_conditional()) else [
+                torch.full((len(xb),), c, device=xb.device) for c in range(self.n_classes_)]
+            per_class = []
+            for yc in classes:
+                log_w = []
+                for start in range(0, k, chunk):
+                    m = min(chunk, k - start)
+                    eps = torch.randn(m, *mean.shape, device=xb.device)
+                    z = mean + eps * std  # (m, B, L)
+                    out = net.decode(z.flatten(0, 1), None if yc is None else yc.repeat(m))
+                    log_px = net.log_px(x_flat.repeat(m, 1), out).view(m, -1)
+                    log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+                    log_qz = -0.5 * (eps.pow(2) + LOG_2PI).sum(-1) - (0.5 * logvar).sum(-1)
+                    log_w.append(log_px + log_pz - log_qz)
+                per_class.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
+            return torch.logsumexp(torch.stack(per_class), 0) - math.log(len(per_class))
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))  # the same data always gets the same score
+            return self._batched(bound, x, labels, batch_size=max(1, 32768 // min(k, chunk)))

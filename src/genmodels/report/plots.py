@@ -1,0 +1,66 @@
+"""PNG output: image grids (Pillow) and curves (matplotlib, headless). Every file is written atomically."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..io import write_bytes
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = None, pad: int = 1):
+    """(N, C, H, W) or (N, H, W) values in [0, 1] -> a PIL image tiling them; small images are upscaled."""
+    from PIL import Image
+
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[:, None]
+    n, c, h, w = images.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    scale = scale or max(1, 56 // max(h, w))
+    grid = np.ones((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), np.float32)
+    for i, im in enumerate(images):
+        r, q = divmod(i, ncol)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = im
+    arr = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
+    img = Image.fromarray(arr[0] if c == 1 else arr[:3].transpose(1, 2, 0))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
+
+
+def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = None) -> Path:
+    buf = io.BytesIO()
+    image_grid(images, ncol).save(buf, format="PNG")
+    return write_bytes(path, buf.getvalue())
+
+
+def _save_figure(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return write_bytes(path, buf.getvalue())
+
+
+def save_curves(path: str | Path, series: Mapping[str, Sequence[float]], xlabel: str = "epoch",
+                title: str = "") -> Path:
+    """One line per named series (e.g. training losses per epoch)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in series.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend()
+    return _save_figure(fig, path)

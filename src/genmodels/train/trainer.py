@@ -1,0 +1,229 @@
+"""The one training loop every family runs on.
+
+A model supplies `_build(data)`, `_optimizers()` and `_training_step(batch, step) -> dict` (it does its own
+backward and optimizer steps, or its own update without autograd); the loop does everything else: seeding,
+device, data order, epochs, progress bar, metrics.jsonl, checkpoints, exact resume, the NaN guard and DDP.
+
+Exact resume rests on three things saved in each checkpoint: weights + optimizer state, the torch RNG state,
+and the position (epoch, step in epoch). The data order of an epoch is a function of (seed, epoch) alone, so a
+resumed run replays the same batches in the same order with the same random numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import DataError, TrainingDiverged
+from ..io import write_json, write_text
+from ..report.plots import save_image_grid
+from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from .distributed import init_distributed, resolve_device
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+
+METRICS = "metrics.jsonl"
+
+
+def progress_enabled(verbose: bool | int) -> bool:
+    """Bars are for people: off with verbose=0 (--quiet) and under CI=true."""
+    return bool(verbose) and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The data order of one epoch, a pure function of (seed, epoch): what makes mid-epoch resume exact."""
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class Trainer:
+    """Runs `model` on `data`; writes the run folder when `run_dir` is given (rank 0 only)."""
+
+    def __init__(self, model, run_dir: str | os.PathLike | None = None, resume: bool = False,
+                 log_every: int = 50, continue_training: bool = False, epochs: int | None = None):
+        """`continue_training=True` (partial_fit) runs one more epoch on an already fitted model; `epochs`
+        overrides the model's own."""
+        self.model = model
+        self.epochs = epochs
+        self.continue_training = continue_training
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume = resume
+        self.log_every = log_every
+        if resume and self.run_dir is None:
+            raise DataError("resume=True needs the run folder (run_dir) to resume from")
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    def _say(self, msg: str) -> None:
+        if self.model.verbose and self.rank == 0:
+            print(f"genmodels: {msg}", file=sys.stderr, flush=True)
+
+    def _writes(self) -> bool:
+        return self.run_dir is not None and self.rank == 0
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self._writes():
+            with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _checkpoint(self, state: dict[str, Any]) -> None:
+        if self._writes():
+            state = {**state, "sums": {k: float(v) for k, v in state["sums"].items()}}
+            save_checkpoint(self.run_dir, self.model.module_, self.optimizers, self.model._extra_state(), state)
+
+    # --- the loop ------------------------------------------------------------------------------------------
+    def run(self, data: Dataset) -> None:
+        model = self.model
+        device = resolve_device(model.device)
+        self.rank, self.world = init_distributed(device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # training never disturbs the caller's global RNG
+            if self.continue_training and hasattr(model, "module_"):  # partial_fit: keep weights and optimizers
+                model.n_partial_fits_ = getattr(model, "n_partial_fits_", 0) + 1
+                torch.manual_seed(int(model.seed) + model.n_partial_fits_)
+                self.optimizers = model.optimizers_
+                self._loop(data, model.device_, self._start_state(), epochs=1)
+                return
+            torch.manual_seed(int(model.seed))
+            model.device_ = device
+            model._build(data)
+            model.module_.to(device)
+            self.optimizers = model.optimizers_ = model._optimizers()
+            state = self._start_state()
+            if self.resume and (self.run_dir / CHECKPOINT).exists():
+                state, extra = load_checkpoint(self.run_dir, model.module_, self.optimizers)
+                model._load_extra_state(extra)
+                self._truncate_metrics(state["step"])
+                self._say(f"resuming {self.run_dir} at epoch {state['epoch']} step {state['step']}")
+            elif self._writes():
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                write_text(self.run_dir / METRICS, "")
+            if self._writes():
+                model._write_config(self.run_dir, data)
+            self._loop(data, device, state, self.epochs)
+
+    def _start_state(self) -> dict[str, Any]:
+        return {"epoch": 0, "step": 0, "step_in_epoch": 0, "sums": {}, "history": [], "train_seconds": 0.0,
+                "seed": int(self.model.seed), "world_size": self.world, "finished": False}
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from, so the log has no duplicates."""
+        path = self.run_dir / METRICS
+        if self._writes() and path.exists():
+            keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            write_text(path, "".join(ln + "\n" for ln in keep))
+
+    def _loop(self, data: Dataset, device: torch.device, state: dict[str, Any], epochs: int | None = None) -> None:
+        model = self.model
+        epochs, batch_size = int(epochs or model.epochs), int(model.batch_size)
+        X = torch.as_tensor(data.X, device=device)
+        y = torch.as_tensor(data.y, device=device) if data.y is not None else None
+        per_rank = len(X) // self.world
+        steps_per_epoch = max(1, math.ceil(per_rank / batch_size)) if per_rank else 0
+        if steps_per_epoch == 0 or per_rank == 0:
+            raise DataError(f"{len(X)} samples cannot be shared by {self.world} processes")
+        if state["step"] == 0 and not self.continue_training:
+            threads = f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""
+            dist = f", {self.world} processes" if self.world > 1 else ""
+            self._say(f"training {type(model).__name__} on {device}{threads}{dist}: {len(X)} samples, "
+                      f"{steps_per_epoch} steps/epoch, {epochs} epochs")
+        total = epochs * steps_per_epoch
+        bar = None
+        if progress_enabled(model.verbose) and self.rank == 0 and state["step"] < total:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=state["step"], desc=type(model).__name__, unit="step",
+                       dynamic_ncols=True, leave=False, file=sys.stderr)
+        last_good = copy.deepcopy(model.module_.state_dict())
+        ckpt_every = int(model.checkpoint_every or 0)
+        started = time.perf_counter() - state["train_seconds"]
+        module = model.module_
+        module.train()
+        try:
+            for epoch in range(state["epoch"], epochs):
+                order = epoch_order(model.seed, epoch, len(X))
+                order = order[self.rank: per_rank * self.world: self.world].to(device)
+                sums: dict[str, Any] = state["sums"]
+                for b in range(state["step_in_epoch"], steps_per_epoch):
+                    idx = order[b * batch_size: (b + 1) * batch_size]
+                    batch = (X[idx],) if y is None else (X[idx], y[idx])
+                    stats = model._training_step(batch, state["step"])
+                    for k, v in stats.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    state["step"] += 1
+                    state["step_in_epoch"] = b + 1
+                    if state["step"] % self.log_every == 0 or b + 1 == steps_per_epoch:
+                        means = self._check_finite(sums, state, last_good)
+                        self._log({"step": state["step"], "epoch": epoch + (b + 1) / steps_per_epoch, **means})
+                        if bar is not None:
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
+                    if bar is not None:
+                        bar.update(1)
+                    if ckpt_every and state["step"] % ckpt_every == 0 and b + 1 < steps_per_epoch:
+                        self._check_finite(sums, state, last_good)
+                        state["train_seconds"] = time.perf_counter() - started
+                        self._checkpoint(state)
+                means = self._check_finite(sums, state, last_good)
+                means.update(model._on_epoch_end(epoch))
+                state["train_seconds"] = time.perf_counter() - started
+                record = {"epoch": epoch + 1, "step": state["step"], "seconds": round(state["train_seconds"], 3),
+                          **means}
+                state["history"].append(record)
+                state.update(epoch=epoch + 1, step_in_epoch=0, sums={})
+                self._log({**record, "kind": "epoch"})
+                self._preview(epoch + 1, epochs)
+                state["finished"] = epoch + 1 == epochs
+                self._checkpoint(state)
+                last_good = copy.deepcopy(module.state_dict())
+        finally:
+            if bar is not None:
+                bar.close()
+        module.eval()
+        if self.continue_training:
+            model.history_ = [*getattr(model, "history_", []), *state["history"]]
+            model.train_seconds_ = getattr(model, "train_seconds_", 0.0) + state["train_seconds"]
+        else:
+            model.history_ = state["history"]
+            model.train_seconds_ = state["train_seconds"]
+
+    def _check_finite(self, sums: dict[str, Any], state: dict[str, Any], last_good) -> dict[str, float]:
+        """Epoch-mean of each logged value; a NaN/inf (or a non-finite weight) stops training, rolled back."""
+        n = max(1, state["step_in_epoch"])
+        means = {k: float(v) / n for k, v in sums.items()}
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if not bad:
+            bad = [f"weight {k}" for k, p in self.model.module_.named_parameters() if not torch.isfinite(p).all()][:1]
+        if bad:
+            where = f"epoch {state['epoch'] + 1}, step {state['step']}"
+            if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
+                good, _ = load_checkpoint(self.run_dir, self.model.module_, self.optimizers)
+                kept = f"the last good checkpoint (step {good['step']}) is kept in {self.run_dir} and loaded"
+            else:
+                self.model.module_.load_state_dict(last_good)
+                kept = "the weights were rolled back to the end of the last good epoch"
+            if self._writes():
+                write_json(self.run_dir / "stopped.json", {"reason": f"{bad[0]} became non-finite", "at": where})
+            raise TrainingDiverged(
+                f"training stopped: {bad[0]} became NaN/inf at {where}; {kept}. "
+                "Lower the learning rate or check the data scale."
+            )
+        return means
+
+    def _preview(self, epoch: int, epochs: int) -> None:
+        every = int(getattr(self.model, "sample_every", 0) or 0)
+        if not self._writes() or not (epoch == epochs or (every and epoch % every == 0)):
+            return
+        images = self.model._preview_images(64)
+        if images is not None:
+            save_image_grid(self.run_dir / "samples" / f"epoch_{epoch:04d}.png", images)
+
+
+__all__ = ["Trainer", "epoch_order", "progress_enabled"]
