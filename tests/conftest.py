@@ -1,0 +1,35 @@
+"""Shared fixtures. Real data sets come from ../shared/data (or $GENMODELS_DATA); tests that need them skip
+with a reason when the folder is absent (CI always has it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from genmodels.data import data_root, load_dataset
+
+os.environ.setdefault("CI", "true")  # no progress bars in test output
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = data_root()
+    if not root.is_dir():
+        pytest.skip(f"shared data folder {root} not found (set GENMODELS_DATA)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(shared_data: Path) -> Path:
+    folder = shared_data / "mnist"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits_binary():
+    """(train, test) Datasets of the bundled digits, thresholded at 0.5, images shaped (N, 1, 8, 8)."""
+    return load_dataset("digits", "train", binarize="threshold"), load_dataset("digits", "test", binarize="threshold")
