@@ -16,7 +16,7 @@ from .data import load_dataset
 from .errors import DataError, TrainingDiverged
 from .io import read_json, write_bytes
 from .models import FAMILIES, load
-from .models.base import CONFIG
+from .models.base import CONFIG, coerce_params
 
 
 @click.group(help="Train, sample, evaluate and compare GANs, VAEs and RBMs.")
@@ -55,17 +55,8 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def _make_model(family: str, params: dict[str, Any]):
-    if family not in FAMILIES:
-        raise DataError(f"unknown model family {family!r}; choose from {', '.join(sorted(FAMILIES))}")
     cls = FAMILIES[family]
-    valid = cls().get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise DataError(f"unknown {family} hyperparameter(s) {unknown}; valid: {', '.join(sorted(valid))}")
-    for key, value in params.items():  # YAML lists become tuples where the default is a tuple
-        if isinstance(valid[key], tuple) and isinstance(value, list):
-            params[key] = tuple(value)
-    return cls(**params)
+    return cls(**coerce_params(cls, params, "hyperparameters"))
 
 
 PathArg = click.Path(path_type=Path)

@@ -111,6 +111,10 @@ class GenerativeModel(BaseEstimator):
             out = self._sample(int(n), labels, g)
         return self._as_rows(out)
 
+    def score(self, X, y=None) -> float:
+        """Mean of `score_samples` (higher = better), so GridSearchCV can select hyperparameters."""
+        return float(np.mean(self.score_samples(X)))
+
     def _generator(self, seed: int | None) -> torch.Generator:
         if seed is not None:
             return torch.Generator().manual_seed(int(seed))
@@ -210,12 +214,8 @@ class GenerativeModel(BaseEstimator):
         params, fitted = config.get("params"), config.get("fitted")
         if not isinstance(params, dict) or not isinstance(fitted, dict):
             raise DataError(f"{source}: missing 'params' or 'fitted' section")
-        known = cls().get_params(deep=False)
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise DataError(f"{source}: unknown {cls.__name__} parameter(s) {unknown}")
         try:
-            model = cls(**params)
+            model = cls(**coerce_params(cls, params, source))
             model.input_shape_ = tuple(int(d) for d in fitted["input_shape"])
             model.data_shape_ = tuple(int(d) for d in fitted["data_shape"])
             model.classes_ = list(fitted.get("classes", []))
@@ -237,6 +237,18 @@ class GenerativeModel(BaseEstimator):
                                 str(folder / WEIGHTS))
         model._load_extra_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
         return model
+
+
+def coerce_params(cls: type[GenerativeModel], params: dict[str, Any], source: str) -> dict[str, Any]:
+    """Check hyperparameter names against cls and turn JSON/YAML lists back into tuples where the default
+    is a tuple (so a loaded model's get_params equals the saved one's)."""
+    defaults = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise DataError(f"{source}: unknown {cls.__name__} hyperparameter(s) {unknown}; "
+                        f"valid: {', '.join(sorted(defaults))}")
+    return {k: tuple(v) if isinstance(defaults[k], tuple) and isinstance(v, list) else v
+            for k, v in params.items()}
 
 
 def _row_shape(X) -> tuple[int, ...]:
