@@ -1,5 +1,8 @@
 """Metrics, computed offline: likelihood baselines (and, as families land, FID, anomaly, recsys, tabular)."""
 
+from .fid import FeatureNetwork, class_coverage, feature_network, fid, frechet_distance, sample_quality
 from .likelihood import independent_bernoulli_log_likelihood
+from .precision_recall import precision_recall
 
-__all__ = ["independent_bernoulli_log_likelihood"]
+__all__ = ["FeatureNetwork", "class_coverage", "feature_network", "fid", "frechet_distance",
+           "independent_bernoulli_log_likelihood", "precision_recall", "sample_quality"]

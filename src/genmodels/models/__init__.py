@@ -7,9 +7,10 @@ from pathlib import Path
 from ..errors import DataError
 from ..io import read_json
 from .base import CONFIG, WEIGHTS, GenerativeModel
+from .gan import GAN
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE}
+FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "gan": GAN}
 
 
 def load(path: str | Path) -> GenerativeModel:
@@ -29,4 +30,4 @@ def load(path: str | Path) -> GenerativeModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["FAMILIES", "VAE", "GenerativeModel", "load"]
+__all__ = ["FAMILIES", "GAN", "VAE", "GenerativeModel", "load"]
