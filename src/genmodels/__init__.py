@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 from .data import Dataset, load_dataset
 from .errors import DataError, TrainingDiverged
-from .models import GAN, VAE, load
+from .models import DBN, GAN, RBM, VAE, RatingsRBM, load
 
-__all__ = ["GAN", "VAE", "DataError", "Dataset", "TrainingDiverged", "__version__", "load", "load_dataset"]
+__all__ = ["DBN", "GAN", "RBM", "VAE", "DataError", "Dataset", "RatingsRBM", "TrainingDiverged", "__version__", "load", "load_dataset"]

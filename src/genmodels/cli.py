@@ -194,6 +194,78 @@ def demo(out: Path, epochs: int, quiet: bool) -> None:
                f"(independent-pixel baseline {metrics['baseline_nll_nats']:.2f}); report: {out / 'report.html'}")
 
 
+RATINGS_HELP = "movielens:DIR (u.data, or u<fold>.base/.test with --fold) | csv:FILE of user,item,rating[,timestamp]"
+
+
+@app.group()
+def recommend() -> None:
+    """Collaborative filtering with a ratings RBM (Salakhutdinov, Mnih & Hinton 2007)."""
+
+
+@recommend.command("train")
+@click.option("--ratings", "-r", required=True, help=RATINGS_HELP)
+@click.option("--fold", type=int, help="MovieLens: train on u<fold>.base (default: all of u.data)")
+@click.option("--out", "-o", type=PathArg, required=True, help="run folder to write")
+@click.option("--epochs", type=int, help="training epochs")
+@click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
+@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p n_hidden=200")
+@click.option("--seed", type=int, help="random seed")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
+                    param: tuple[str, ...], seed: int | None, quiet: bool) -> None:
+    """Train a RatingsRBM on a ratings table and write its run folder."""
+    from .data.ratings import load_ratings
+
+    params: dict[str, Any] = _read_config_file(config) if config is not None else {}
+    params.update(_parse_params(list(param)))
+    params.update({k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None})
+    if quiet:
+        params["verbose"] = 0
+    model = _make_model("rbm_cf", params)
+    table = load_ratings(ratings, "all" if fold is None else "train", fold=fold or 1,
+                         scale=tuple(model.rating_scale))
+    model.fit(table, run_dir=out)
+    model.save(out)
+    if not quiet:
+        click.echo(f"trained rbm_cf on {len(table)} ratings ({len(model.users_)} users, {len(model.items_)} items), "
+                   f"reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; run folder {out}")
+
+
+@recommend.command("predict")
+@click.argument("run", type=PathArg)
+@click.option("--user", "-u", required=True, help="user id")
+@click.option("-n", "n", type=int, default=10, show_default=True, help="number of items")
+@click.option("--include-seen", is_flag=True, help="also rank items the user rated in training")
+def recommend_predict(run: Path, user: str, n: int, include_seen: bool) -> None:
+    """Top-n items for a user, with their expected ratings (an unknown user gets the best-rated items)."""
+    model = load(run)
+    top = model.recommend(user, n=n, exclude_seen=not include_seen)
+    click.echo("item\texpected_rating")
+    for item, score in zip(top["item"], top["score"], strict=True):
+        click.echo(f"{item}\t{score:.3f}")
+
+
+@recommend.command("evaluate")
+@click.argument("run", type=PathArg)
+@click.option("--test", "-t", "test_spec", required=True, help=RATINGS_HELP)
+@click.option("--fold", type=int, default=1, show_default=True, help="MovieLens: evaluate on u<fold>.test")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="length of the top-k lists")
+def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
+    """RMSE, MAE and precision/recall/NDCG@k on held-out ratings; also written to RUN/metrics.json."""
+    from .apps.recommend import evaluate_recommender
+    from .data.ratings import load_ratings
+    from .io import write_json
+
+    model = load(run)
+    if not hasattr(model, "recommend"):
+        raise DataError(f"{run}: holds a {model.family!r} model, not a recommender (rbm_cf)")
+    is_movielens = test_spec.startswith("movielens:") or (Path(test_spec) / "u.data").is_file()
+    test = load_ratings(test_spec, "test" if is_movielens else "all", fold=fold, scale=tuple(model.rating_scale))
+    metrics = evaluate_recommender(model, test, k=k)
+    write_json(run / "metrics.json", metrics)
+    click.echo(json.dumps(metrics, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message and no traceback)."""
     try:

@@ -21,7 +21,7 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
     """Family-appropriate metrics on `test`; writes metrics.json, PNGs and report.html into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    X = test.X.reshape(len(test), *model.input_shape_)
+    X = model._validate_X(test, what=test.name).cpu().numpy().reshape(len(test), *model.input_shape_)
     metrics: dict[str, Any] = {"data": test.name, "n_test": len(test)}
     started = time.perf_counter()
     if isinstance(model, VAE):

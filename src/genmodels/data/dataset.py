@@ -69,7 +69,9 @@ def _to_numpy(X, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy(), None
     if hasattr(X, "select_dtypes") and hasattr(X, "columns"):  # pandas DataFrame
-        non_numeric = [c for c in X.columns if not np.issubdtype(X[c].dtype, np.number) and X[c].dtype != bool]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        non_numeric = [c for c in X.columns if not (is_numeric_dtype(X[c]) or is_bool_dtype(X[c]))]
         if non_numeric:
             raise DataError(
                 f"{what}: column(s) {non_numeric[:5]} are not numeric; encode them, or use "

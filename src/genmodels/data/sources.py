@@ -204,6 +204,9 @@ def load_npz(path: str) -> Dataset:
             X = archive[x_key]
             y = archive[y_key] if y_key else None
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+            if "allow_pickle" in str(e):
+                raise DataError(f"npz:{path}: holds pickled Python objects, which genmodels never loads; "
+                                "save plain numeric arrays") from None
             raise DataError(f"npz:{path}: corrupt NPZ file ({e})") from None
     return _arrays_to_dataset(X, y, f"npz:{path}")
 

@@ -7,10 +7,14 @@ from pathlib import Path
 from ..errors import DataError
 from ..io import read_json
 from .base import CONFIG, WEIGHTS, GenerativeModel
+from .dbn import DBN
 from .gan import GAN
+from .rbm import RBM
+from .rbm_cf import RatingsRBM
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "gan": GAN}
+FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
+                                             "rbm_cf": RatingsRBM}
 
 
 def load(path: str | Path) -> GenerativeModel:
@@ -30,4 +34,4 @@ def load(path: str | Path) -> GenerativeModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["FAMILIES", "GAN", "VAE", "GenerativeModel", "load"]
+__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "RatingsRBM", "load"]

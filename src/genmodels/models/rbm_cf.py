@@ -322,6 +322,22 @@ class RatingsRBM(GenerativeModel):
         pred = np.clip(pred, levels[0], levels[-1])
         return float(pred[0]) if scalar else pred
 
+    def predict_all(self, users) -> np.ndarray:
+        """Expected ratings of every item (columns in the order of `items_`) for known `users`, (n_users, items)."""
+        check_is_fitted(self, "module_")
+        rows = self._user_index(users)
+        if (rows < 0).any():
+            raise DataError(f"predict_all: unknown user(s) {list(np.atleast_1d(users)[rows < 0][:5])}")
+        net = self.module_
+        net.eval()
+        values = torch.as_tensor(self._levels(), dtype=net.W.dtype, device=self.device_)
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(rows), 128):  # (128, items, K) at a time
+                hidden = self._hidden_means(rows[s: s + 128])
+                out.append(torch.softmax(net.visible_logits(hidden), -1) @ values)
+        return torch.cat(out).cpu().numpy().astype(np.float64)
+
     def recommend(self, user, n: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The n items with the highest expected rating for `user` (columns item, score), best first. Items the
         user rated in training are left out unless exclude_seen=False. An unknown user gets the items with
@@ -330,11 +346,10 @@ class RatingsRBM(GenerativeModel):
         if not isinstance(n, int | np.integer) or n < 1:
             raise DataError(f"n must be a positive integer, got {n!r}")
         row = int(self._user_index([user])[0])
-        items = np.arange(len(self.items_))
         if row < 0:
             scores = self.item_mean_.copy()
         else:
-            scores = self._rbm_predict(np.full(len(items), row), items)
+            scores = self.predict_all([user])[0]
             if exclude_seen:
                 scores[self.train_matrix_[row] > 0] = -np.inf
         order = np.argsort(-scores, kind="stable")[:n]

@@ -1,0 +1,224 @@
+"""Deep belief networks (Hinton, Osindero & Teh 2006): a stack of RBMs trained greedily, layer by layer, each
+on the hidden probabilities of the one below; sampled by Gibbs sampling in the top RBM and one pass down;
+fine-tuned with labels as an MLP classifier initialised from the RBM weights (Hinton & Salakhutdinov 2006)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassifierMixin
+from torch import nn
+
+from ..data import Dataset
+from ..errors import DataError
+from ..train import Trainer
+from ..train.distributed import is_distributed
+from .base import GenerativeModel
+from .rbm import RBM, RBMNet, _bernoulli
+
+
+class DBNNet(nn.Module):
+    """The RBM stack plus (when trained with labels) a softmax layer on top of the last hidden layer."""
+
+    def __init__(self, n_visible: int, layers: Sequence[int], n_classes: int):
+        super().__init__()
+        sizes = [n_visible, *layers]
+        self.rbms = nn.ModuleList(RBMNet(a, b) for a, b in itertools.pairwise(sizes))
+        self.head = nn.Linear(sizes[-1], n_classes) if n_classes else None
+
+    def up(self, x: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+        """Hidden probabilities of every layer in turn; returns the top layer's."""
+        for rbm in self.rbms:
+            x = torch.sigmoid(torch.addmm(rbm.hidden_bias, x, rbm.weight.t()))
+            if dropout and self.training:
+                x = F.dropout(x, dropout)
+        return x
+
+    def forward(self, x: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+        return self.head(self.up(x, dropout))
+
+
+class DBN(ClassifierMixin, GenerativeModel):
+    """Deep belief network with the scikit-learn estimator (and classifier) contract.
+
+    layers: hidden layer sizes, bottom to top. pretrain: greedy RBM pretraining (False = the same network
+    from a random initialisation, the baseline pretraining has to beat).
+    pretrain_epochs, pretrain_lr, cd_k, persistent, momentum, weight_decay: each layer's RBM.
+    epochs, lr, dropout: supervised fine-tuning (Adam, cosine-decayed lr), run when fit gets labels y.
+    burn_in: Gibbs steps in the top RBM before `sample` returns.
+    """
+
+    family = "dbn"
+    _needs_unit_interval = True
+
+    def __init__(self, layers: Sequence[int] = (500, 500, 2000), pretrain: bool = True, pretrain_epochs: int = 10,
+                 pretrain_lr: float = 0.1, cd_k: int = 1, persistent: bool = False, momentum: float = 0.5,
+                 weight_decay: float = 2e-4, epochs: int = 30, lr: float = 1e-3, dropout: float = 0.0,
+                 burn_in: int = 1000, batch_size: int = 100, seed: int = 0, device: str = "auto", verbose: int = 1,
+                 checkpoint_every: int = 0, sample_every: int = 0):
+        self.layers = layers
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.cd_k = cd_k
+        self.persistent = persistent
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.lr = lr
+        self.dropout = dropout
+        self.burn_in = burn_in
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+        self.checkpoint_every = checkpoint_every
+        self.sample_every = sample_every
+
+    # --- fitting -------------------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False):
+        """Greedy layer-wise pretraining (each layer's run in run_dir/layer_N), then, with labels y,
+        supervised fine-tuning of the whole stack plus a softmax layer."""
+        if not self.layers or any(int(n) < 1 for n in self.layers):
+            raise DataError(f"layers must be a non-empty list of positive sizes, got {self.layers!r}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise DataError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        data = self._validate_fit(X, y)
+        if data.y is not None and self.n_classes_ < 2:
+            raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
+        self._pretrained = self._pretrain_layers(data, run_dir, resume) if self.pretrain else None
+        history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
+        seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
+        if data.y is not None and int(self.epochs) > 0:
+            Trainer(self, run_dir, resume).run(data)
+            self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
+        else:  # unsupervised: the pretrained stack is the model
+            from ..train import resolve_device
+
+            self.device_ = resolve_device(self.device)
+            self._build(data)
+            self.module_.to(self.device_).eval()
+            self.history_, self.train_seconds_ = history, seconds
+        self._pretrained = None
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One more epoch of supervised fine-tuning (the first call builds an unpretrained network)."""
+        if y is None:
+            raise DataError("DBN.partial_fit fine-tunes the classifier: call partial_fit(X, y) with labels")
+        return super().partial_fit(X, y)
+
+    def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool) -> list[RBM]:
+        rbms = []
+        x = data.X.reshape(len(data), -1)
+        for i, size in enumerate(self.layers):
+            rbm = RBM(n_hidden=int(size), cd_k=self.cd_k, persistent=self.persistent, lr=self.pretrain_lr,
+                      momentum=self.momentum, weight_decay=self.weight_decay, epochs=int(self.pretrain_epochs),
+                      batch_size=self.batch_size, seed=int(self.seed) + i, device=self.device, verbose=self.verbose,
+                      checkpoint_every=self.checkpoint_every)
+            layer_dir = None if run_dir is None else Path(run_dir) / f"layer_{i + 1}"
+            rbm.fit(x, run_dir=layer_dir, resume=resume)
+            rbms.append(rbm)
+            if i + 1 < len(self.layers):
+                x = rbm.transform(x)  # the next layer learns the hidden probabilities of this one
+        return rbms
+
+    def _build(self, data: Dataset | None) -> None:
+        n_classes = self.n_classes_ if data is None or data.y is not None else 0
+        net = DBNNet(self.n_features_in_, [int(n) for n in self.layers], n_classes)
+        pretrained = getattr(self, "_pretrained", None)
+        for i, rbm in enumerate(net.rbms):
+            if pretrained:
+                rbm.load_state_dict({k: v for k, v in pretrained[i].module_.state_dict().items()
+                                     if not k.startswith(("chains", "velocity"))})
+            else:  # the same network without pretraining: PyTorch's default Linear initialisation
+                bound = 1.0 / math.sqrt(rbm.weight.shape[1])
+                rbm.weight.uniform_(-bound, bound)
+                rbm.hidden_bias.uniform_(-bound, bound)
+            rbm.weight.requires_grad_(True)  # fine-tuning trains the recognition weights by backprop
+            rbm.hidden_bias.requires_grad_(True)
+        self.module_ = net
+        self._train_net = None
+        self._steps_total = 1
+        if data is not None:
+            per_rank = len(data) // max(1, torch.distributed.get_world_size() if is_distributed() else 1)
+            self._steps_total = max(1, math.ceil(per_rank / int(self.batch_size)) * int(self.epochs))
+
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        params = [p for p in self.module_.parameters() if p.requires_grad]
+        self.optimizer_ = torch.optim.Adam(params, lr=float(self.lr))
+        return [self.optimizer_]
+
+    def _net(self) -> nn.Module:
+        if self._train_net is None:
+            self._train_net = self.module_
+            if is_distributed():
+                self._train_net = nn.parallel.DistributedDataParallel(self.module_)
+        return self._train_net
+
+    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
+        x, y = batch
+        progress = min(1.0, step / getattr(self, "_steps_total", 1))
+        for group in self.optimizer_.param_groups:  # cosine decay: a function of the step, so resume is exact
+            group["lr"] = float(self.lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        logits = self._net()(x.flatten(1), float(self.dropout))
+        loss = F.cross_entropy(logits, y)
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_.step()
+        return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
+
+    # --- generative side ---------------------------------------------------------------------------------------
+    def _sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+        """Gibbs chains in the top RBM (burn_in steps), then one stochastic pass down to the data layer."""
+        rbms = list(self.module_.rbms)
+        top = rbms[-1]
+        v = _bernoulli(torch.full((n, top.weight.shape[1]), 0.5, device=self.device_), generator)
+        for _ in range(max(0, int(self.burn_in))):
+            v = top.sample_visible(_bernoulli(top.hidden_probs(v), generator), generator)
+        for rbm in reversed(rbms[:-1]):
+            mean = rbm.visible_mean(v)
+            v = _bernoulli(mean, generator) if rbm is not rbms[0] else mean
+        if len(rbms) == 1:
+            v = top.visible_mean(_bernoulli(top.hidden_probs(v), generator))
+        return v.view(n, *self.data_shape_)
+
+    def _flat(self, X, what: str = "X") -> torch.Tensor:
+        return self._validate_X(X, what).reshape(-1, self.n_features_in_)
+
+    def transform(self, X) -> np.ndarray:
+        """Top-layer hidden probabilities (one deterministic pass up), shaped (N, layers[-1])."""
+        return self._batched(self.module_.up, self._flat(X)).cpu().numpy()
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Mean-field pass up to the top layer and back down."""
+        rbms = list(self.module_.rbms)
+
+        def updown(x: torch.Tensor) -> torch.Tensor:
+            h = self.module_.up(x)
+            for rbm in reversed(rbms):
+                h = rbm.visible_mean(h)
+            return h
+
+        return self._as_rows(self._batched(updown, self._flat(X)))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Higher = more normal: negative free energy of the data under the first RBM (a proxy for log p(x);
+        fine-tuning changes these weights discriminatively, so use it on unsupervised DBNs)."""
+        return -self._batched(self.module_.rbms[0].free_energy, self._flat(X)).cpu().numpy()
+
+    # --- classifier side -------------------------------------------------------------------------------------
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shaped (N, n_classes), columns in the order of `classes_`."""
+        if self.module_.head is None:
+            raise DataError("this DBN was trained without labels; fit(X, y) to fine-tune a classifier")
+        return self._batched(lambda x: torch.softmax(self.module_(x), 1), self._flat(X)).cpu().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        return np.asarray(self.classes_)[self.predict_proba(X).argmax(1)]
