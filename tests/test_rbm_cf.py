@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
 from genmodels import DataError, RatingsRBM, load
@@ -25,6 +26,15 @@ def low_rank_ratings(n_users: int = 150, n_items: int = 60, density: float = 0.3
     table = pd.DataFrame({"user": u + 1, "item": i + 101, "rating": rating[u, i]})
     test_mask = rng.random(len(table)) < 0.2
     return table[~test_mask].reset_index(drop=True), table[test_mask].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These batches are tiny: on a busy 2-core machine a second OpenMP thread makes them 10-25x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,8 @@ class RatingsRBM(GenerativeModel):
             freq = (one_hot + 1.0) / (one_hot.sum(1, keepdims=True) + k)
             with torch.no_grad():
                 self.module_.b.copy_(torch.from_numpy(np.log(freq)))
-        self._steps_per_epoch = max(1, math.ceil(len(self.users_) / int(self.batch_size)))
+        if data is not None:
+            self._steps_per_epoch = max(1, math.ceil(len(data) / int(self.batch_size)))
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         net = self.module_
