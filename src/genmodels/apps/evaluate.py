@@ -10,8 +10,8 @@ import numpy as np
 
 from ..data import Dataset
 from ..io import write_json
-from ..metrics import independent_bernoulli_log_likelihood
-from ..models import VAE
+from ..metrics import feature_network, independent_bernoulli_log_likelihood, sample_quality
+from ..models import GAN, VAE
 from ..report import save_image_grid
 from .runreport import image_rows, write_loss_curve, write_run_report, write_samples_grid
 
@@ -29,6 +29,14 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
         metrics["iwae_k"] = k
         if model.likelihood == "bernoulli" and train is not None:
             metrics["baseline_nll_nats"] = -independent_bernoulli_log_likelihood(train.X, test.X)
+    if isinstance(model, GAN):
+        metrics.update(sample_quality_metrics(model, X, test, train))
+        if not model.encoder:  # no encoder, nothing to reconstruct with: samples and metrics only
+            metrics["eval_seconds"] = round(time.perf_counter() - started, 2)
+            write_samples_grid(out_dir, model)
+            write_json(out_dir / "metrics.json", metrics)
+            write_run_report(out_dir, model, metrics)
+            return metrics
     recon = model.reconstruct(X[: min(len(X), 2000)])
     flat_true = X[: len(recon)].reshape(len(recon), -1)
     metrics["recon_mse_per_feature"] = float(np.mean((recon.reshape(len(recon), -1) - flat_true) ** 2))
@@ -42,3 +50,19 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
     write_loss_curve(out_dir)
     write_run_report(out_dir, model, metrics)
     return metrics
+
+
+def sample_quality_metrics(model, X: np.ndarray, test: Dataset, train: Dataset | None,
+                           n: int = 10_000) -> dict[str, Any]:
+    """FID, precision, recall and mode coverage of up to n samples against the test rows, on the feature
+    network trained on the labelled training split (cached); conditional models are asked for the test
+    set's classes in turn and also get the network's accuracy on them. {} without labels."""
+    if train is None or train.y is None or test.y is None or len(np.unique(train.y)) < 2:
+        return {}
+    network = feature_network(train, verbose=bool(getattr(model, "verbose", 0)))
+    n = min(n, len(X))
+    labels = None
+    if model._is_conditional():
+        labels = np.asarray(model.classes_, dtype=object)[np.arange(n) % model.n_classes_]
+    quality = sample_quality(network, X[:n], model.sample(n, y=labels, seed=0), labels)
+    return {"sample_quality_n": n, **{k: v for k, v in quality.items() if k != "n_samples"}}

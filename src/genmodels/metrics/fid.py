@@ -30,7 +30,7 @@ from ..errors import DataError
 from ..io import load_state_dict_checked, load_tensors_with_metadata, save_tensors
 from .precision_recall import precision_recall
 
-VERSION = 1  # part of the cache key: bump when the network or its training changes
+VERSION = 2  # part of the cache key: bump when the network or its training changes
 FEATURE_DIM = 128
 IMAGES_SEEN = 60_000  # training budget: 2 epochs of MNIST at least, up to 40 passes over small sets
 
@@ -47,12 +47,11 @@ class FeatureNet(nn.Module):
         if len(input_shape) == 3 and min(input_shape[1:]) >= 16:  # smaller images do better flattened
             c = input_shape[0]
             layers: list[nn.Module] = []
-            for width in (16, 32, 64):
-                layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
-                if width < 64:  # 28 -> 14 -> 7
-                    layers.append(nn.MaxPool2d(2))
-                c = width
-            layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, FEATURE_DIM), nn.ReLU()]
+            h, w = input_shape[1:]
+            for width in (32, 64):  # 28 -> 14 -> 7
+                layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+                c, h, w = width, h // 2, w // 2
+            layers += [nn.Flatten(), nn.Linear(c * h * w, FEATURE_DIM), nn.ReLU()]
         else:
             layers = [nn.Flatten(), nn.Linear(math.prod(input_shape), 256), nn.ReLU(),
                       nn.Linear(256, FEATURE_DIM), nn.ReLU()]

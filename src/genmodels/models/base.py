@@ -47,6 +47,7 @@ class GenerativeModel(BaseEstimator):
         """One epoch over X, keeping weights and optimizer state between calls (the first call builds)."""
         if not hasattr(self, "module_"):
             Trainer(self, epochs=1).run(self._validate_fit(X, y))
+            self.n_partial_fits_ = 1
             return self
         x = self._validate_X(X)
         data = as_dataset(X, y, what="X")

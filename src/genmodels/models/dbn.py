@@ -83,16 +83,27 @@ class DBN(ClassifierMixin, GenerativeModel):
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False):
-        """Greedy layer-wise pretraining (each layer's run in run_dir/layer_N), then, with labels y,
-        supervised fine-tuning of the whole stack plus a softmax layer."""
+        """Greedy layer-wise pretraining on every row of X (each layer's run in run_dir/layer_N), then, with
+        labels y, supervised fine-tuning of the whole stack plus a softmax layer. Rows labelled -1 are
+        unlabelled (scikit-learn's semi-supervised convention): they take part in pretraining only."""
         if not self.layers or any(int(n) < 1 for n in self.layers):
             raise DataError(f"layers must be a non-empty list of positive sizes, got {self.layers!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise DataError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        data = self._validate_fit(X, y)
-        if data.y is not None and self.n_classes_ < 2:
-            raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
-        self._pretrained = self._pretrain_layers(data, run_dir, resume) if self.pretrain else None
+        everything = self._validate_fit(X, None)
+        data = everything
+        if y is not None:
+            y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+            labelled = ~np.isin(y_arr, [-1]) if y_arr.ndim == 1 and len(y_arr) == len(everything) else None
+            if labelled is not None and not labelled.any():
+                raise DataError("y: every row is -1 (unlabelled); give some labels or call fit(X) alone")
+            if labelled is not None and not labelled.all():
+                data = self._validate_fit(everything.X[labelled], y_arr[labelled])
+            else:
+                data = self._validate_fit(everything.X, y_arr)
+            if self.n_classes_ < 2:
+                raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
+        self._pretrained = self._pretrain_layers(everything, run_dir, resume) if self.pretrain else None
         history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
         seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
         if data.y is not None and int(self.epochs) > 0:

@@ -87,10 +87,13 @@ class Trainer:
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # training never disturbs the caller's global RNG
             if self.continue_training and hasattr(model, "module_"):  # partial_fit: keep weights and optimizers
-                model.n_partial_fits_ = getattr(model, "n_partial_fits_", 0) + 1
-                torch.manual_seed(int(model.seed) + model.n_partial_fits_)
+                done = getattr(model, "n_partial_fits_", 1)
+                torch.manual_seed(int(model.seed) + done)
                 self.optimizers = model.optimizers_
-                self._loop(data, model.device_, self._start_state(), epochs=1)
+                state = self._start_state()
+                state["epoch"] = done  # so each call sees a fresh data order, epoch_order(seed, done)
+                self._loop(data, model.device_, state, epochs=done + 1)
+                model.n_partial_fits_ = done + 1
                 return
             torch.manual_seed(int(model.seed))
             model.device_ = device
