@@ -131,6 +131,23 @@ def test_dcgan_trains_on_images(digits):
     assert model.reconstruct(images[:3]).shape == (3, 1, 16, 16)
 
 
+def test_cli_train_sample_evaluate(network, tmp_path):
+    from genmodels.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "gan", "--data", "digits", "--epochs", "2", "--out", str(run), "-q",
+                 "-p", "conditional=true", "-p", "hidden_dims=[64, 64]"]) == 0
+    assert main(["sample", str(run), "-n", "10", "--label", "7", "-o", str(tmp_path / "sevens.png")]) == 0
+    assert (tmp_path / "sevens.png").stat().st_size > 0
+    assert main(["evaluate", str(run)]) == 0
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"fid", "precision", "recall", "conditional_accuracy", "classes_covered"} <= set(metrics)
+    assert metrics["feature_net_accuracy"] == pytest.approx(network.accuracy)  # the cached network
+    assert main(["train", "gan", "--data", "digits", "--out", str(tmp_path / "bad"), "-q", "-p", "loss=nope"]) == 2
+
+
 def test_bad_input_is_a_data_error(fitted, digits):
     with pytest.raises(DataError, match="labels"):
         GAN(conditional=True, **FAST).fit(digits[0].X)
