@@ -224,6 +224,7 @@ class GAN(GenerativeModel):
 
     def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, Any]:
         net, opts = self.module_, self.optimizers_
+        net.train()  # sample grids between epochs switch to eval mode; batch norm must see batches again
         real = net.to_model(batch[0])
         y = batch[1] if self._is_conditional() else None  # fakes get the batch's labels: same class mix
         n, d_steps = len(real), self._n_d_steps()
