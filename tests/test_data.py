@@ -18,7 +18,7 @@ def test_digits_split_is_fixed_disjoint_and_stratified():
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
     assert train.X.shape[1:] == (1, 8, 8) and train.X.dtype == np.float32
     assert len(train) + len(test) == 1797
-    assert 0.0 <= train.X.min() and train.X.max() <= 1.0
+    assert train.X.min() >= 0.0 and train.X.max() <= 1.0
     assert set(np.unique(test.y)) == set(range(10))
     again = load_dataset("digits", "test")
     np.testing.assert_array_equal(test.X, again.X)

@@ -40,7 +40,7 @@ def test_api_shapes(fitted, digits_binary):
     assert fitted.sample(10).shape == (10, 1, 8, 8)
     assert fitted.transform(test).shape == (len(test), 8)
     rec = fitted.reconstruct(test)
-    assert rec.shape == test.X.shape and 0 <= rec.min() and rec.max() <= 1
+    assert rec.shape == test.X.shape and rec.min() >= 0 and rec.max() <= 1
     scores = fitted.score_samples(test)
     assert scores.shape == (len(test),) and np.all(scores < 0)
     # flattened rows are accepted for a model fitted on images with the same feature count
