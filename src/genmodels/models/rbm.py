@@ -124,7 +124,8 @@ class RBM(TransformerMixin, GenerativeModel):
         "gaussian" (real X, standardised per feature inside the model when `standardize`).
     cd_k: Gibbs steps of the negative phase. persistent: PCD, one persistent chain per batch row (what
         scikit-learn's BernoulliRBM does, with cd_k=1).
-    lr: learning rate of the mean gradient over a batch (scikit-learn's learning_rate).
+    lr: learning rate of the mean gradient over a batch (scikit-learn's learning_rate). lr_schedule:
+        "constant", or "linear" decay to zero over the run (what PCD needs for an accurate final model).
     momentum, weight_decay: classic CD extras (Hinton 2010, "A practical guide to training RBMs").
     learn_variance: Gaussian visibles learn their log-variance (else unit variance).
     burn_in: Gibbs steps before `sample` returns. ais_runs, ais_betas: AIS defaults for `log_likelihood`.
@@ -133,15 +134,16 @@ class RBM(TransformerMixin, GenerativeModel):
     family = "rbm"
 
     def __init__(self, n_hidden: int = 256, visible: str = "bernoulli", cd_k: int = 1, persistent: bool = False,
-                 lr: float = 0.1, momentum: float = 0.0, weight_decay: float = 0.0, learn_variance: bool = False,
-                 standardize: bool = True, burn_in: int = 1000, ais_runs: int = 100, ais_betas: int = 14500,
-                 epochs: int = 10, batch_size: int = 10, seed: int = 0, device: str = "auto", verbose: int = 1,
+                 lr: float = 0.1, lr_schedule: str = "constant", momentum: float = 0.0, weight_decay: float = 0.0,
+                 learn_variance: bool = False, standardize: bool = True, burn_in: int = 1000, ais_runs: int = 100,
+                 ais_betas: int = 14500, epochs: int = 10, batch_size: int = 10, seed: int = 0, device: str = "auto", verbose: int = 1,
                  checkpoint_every: int = 0, sample_every: int = 0):
         self.n_hidden = n_hidden
         self.visible = visible
         self.cd_k = cd_k
         self.persistent = persistent
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.learn_variance = learn_variance
@@ -173,6 +175,8 @@ class RBM(TransformerMixin, GenerativeModel):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise DataError(f"{name} must be a positive integer, got {value!r}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise DataError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
         if not 0.0 <= float(self.momentum) < 1.0:
             raise DataError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         data = super()._validate_fit(X, y)
@@ -203,6 +207,15 @@ class RBM(TransformerMixin, GenerativeModel):
             self._monitor = x[:MONITOR_ROWS].clone()
         self.module_ = net
         self._distributed = is_distributed()
+        self._total_steps = 0  # for the linear lr schedule
+        if data is not None:
+            world = torch.distributed.get_world_size() if self._distributed else 1
+            self._total_steps = max(1, math.ceil(len(data) // world / int(self.batch_size))) * int(self.epochs)
+
+    def _lr(self, step: int) -> float:
+        if self.lr_schedule == "linear" and self._total_steps:  # a function of the step: resume stays exact
+            return float(self.lr) * max(0.0, 1.0 - step / self._total_steps)
+        return float(self.lr)
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         return []  # CD updates the parameters itself
@@ -215,11 +228,11 @@ class RBM(TransformerMixin, GenerativeModel):
         v0 = batch[0].flatten(1)
         vv, hh = self._phases(net, v0)  # rows: the data, then the negative phase
         n_pos, n_neg = len(v0), len(vv) - len(v0)
+        lr = self._lr(step)
         if self.momentum or self._distributed or self._gaussian:
             self._apply_update(self._gradients(vv[:n_pos], hh[:n_pos], vv[n_pos:], hh[n_pos:], 1.0 / n_pos,
-                                               1.0 / n_neg))
+                                               1.0 / n_neg), lr)
             return {}
-        lr = float(self.lr)
         hh[n_pos:].mul_(-n_pos / n_neg)  # negative rows weighted so that each phase enters as a mean
         if self.weight_decay:
             net.weight.mul_(1.0 - lr * float(self.weight_decay))
@@ -272,13 +285,13 @@ class RBM(TransformerMixin, GenerativeModel):
             grads["log_var"] = term(v0, h0).mul_(pos).sub_(term(vk, hk), alpha=neg)
         return grads
 
-    def _apply_update(self, grads: dict[str, torch.Tensor]) -> None:
+    def _apply_update(self, grads: dict[str, torch.Tensor], lr: float) -> None:
         """Average over DDP ranks, then SGD with momentum and weight decay (on W only)."""
         net = self.module_
         names = list(grads)
         if self._distributed:
             all_reduce_mean([grads[k] for k in names])
-        lr, m = float(self.lr), float(self.momentum)
+        m = float(self.momentum)
         if self.weight_decay:
             grads["weight"].sub_(net.weight, alpha=float(self.weight_decay))
         for name in names:
