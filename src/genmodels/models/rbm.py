@@ -22,6 +22,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..errors import DataError
+from ..train import Trainer
 from ..train.distributed import all_reduce_mean, is_distributed
 from .base import GenerativeModel
 
@@ -328,31 +329,38 @@ class RBM(TransformerMixin, GenerativeModel):
         return v * self.module_.scale + self.module_.shift if self._gaussian else v
 
     # --- the scikit-learn BernoulliRBM surface -------------------------------------------------------------
-    def _validate_X(self, X, what: str = "X") -> torch.Tensor:
-        """Flat (N, n_features) rows, standardised like the training data for Gaussian visibles."""
-        x = super()._validate_X(X, what).reshape(-1, self.n_features_in_)
+    def _inputs(self, X, what: str = "X") -> torch.Tensor:
+        """Validated flat (N, n_features) rows, standardised like the training data for Gaussian visibles."""
+        x = self._validate_X(X, what).reshape(-1, self.n_features_in_)
         if self._gaussian:
             x = (x - self.module_.shift) / self.module_.scale
         return x
 
+    def partial_fit(self, X, y=None):
+        """One more epoch over X (the first call builds the model), keeping the persistent chains."""
+        if not hasattr(self, "module_"):
+            return super().partial_fit(X, y)
+        Trainer(self, continue_training=True).run(Dataset(self._inputs(X).cpu().numpy()))
+        return self
+
     def transform(self, X) -> np.ndarray:
         """Hidden unit probabilities p(h_j = 1 | v), shaped (N, n_hidden): the learned features."""
-        return self._batched(self.module_.hidden_probs, self._validate_X(X)).cpu().numpy()
+        return self._batched(self.module_.hidden_probs, self._inputs(X)).cpu().numpy()
 
     def reconstruct(self, X) -> np.ndarray:
         """Mean-field reconstruction E[v | h = p(h | v)], shaped like X's rows."""
         net = self.module_
-        x = self._validate_X(X)
+        x = self._inputs(X)
         return self._as_rows(self._unstandardize(self._batched(lambda v: net.visible_mean(net.hidden_probs(v)), x)))
 
     def free_energy(self, X) -> np.ndarray:
         """F(v) per row (of the standardised data for Gaussian visibles): log p(v) = -F(v) - log Z."""
-        return self._batched(self.module_.free_energy, self._validate_X(X)).cpu().numpy()
+        return self._batched(self.module_.free_energy, self._inputs(X)).cpu().numpy()
 
     def score_samples(self, X) -> np.ndarray:
         """Higher = more normal. Bernoulli: the pseudo-likelihood as scikit-learn computes it (n_features x
         log sigmoid(F(v~) - F(v)) with one random feature flipped per row, fixed by `seed`). Gaussian: -F(v)."""
-        x = self._validate_X(X)
+        x = self._inputs(X)
         net = self.module_
         if self._gaussian:
             return -self._batched(net.free_energy, x).cpu().numpy()
@@ -369,7 +377,7 @@ class RBM(TransformerMixin, GenerativeModel):
 
     def gibbs(self, v) -> np.ndarray:
         """One Gibbs step v -> h ~ p(h|v) -> v' ~ p(v|h), with the model's own generator; returns v'."""
-        x = self._validate_X(v, "v")
+        x = self._inputs(v, "v")
         g = self._generator(None)
         net = self.module_
         with torch.no_grad():
@@ -396,7 +404,7 @@ class RBM(TransformerMixin, GenerativeModel):
         `exact=True`, or by default when n_hidden <= 20; otherwise AIS with `n_runs` chains and `n_betas`
         intermediate temperatures (defaults: ais_runs, ais_betas). Gaussian visibles: log-density of the
         standardised data."""
-        x = self._validate_X(X)
+        x = self._inputs(X)
         if exact is None:
             exact = self.module_.n_hidden <= 20
         with torch.no_grad():
