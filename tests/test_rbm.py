@@ -3,6 +3,7 @@ BernoulliRBM surface (Pipeline feature extraction), Gaussian visibles, exact res
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -171,3 +172,19 @@ def test_bad_inputs_give_clear_errors(digits_binary):
     with pytest.raises(DataError, match="n_hidden"):
         RBM(n_hidden=0).fit(X)
     RBM(n_hidden=4, visible="gaussian", epochs=1, lr=0.01, verbose=0).fit(X * 100 - 3)  # any real values
+
+
+def test_cli_train_evaluate_sample_rbm(tmp_path, capsys):
+    from genmodels.cli import main
+
+    run = tmp_path / "rbm"
+    args = ["train", "rbm", "--data", "digits", "--binarize", "threshold", "--epochs", "3", "-p", "n_hidden=12",
+            "-p", "persistent=true", "--out", str(run), "--quiet"]
+    assert main(args) == 0
+    assert main(["evaluate", str(run), "--binarize", "threshold"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["ll_method"] == "exact" and metrics["test_ll_nats"] > metrics["baseline_ll_nats"]
+    assert (run / "filters.png").exists() and (run / "reconstructions.png").exists()
+    assert main(["sample", str(run), "-n", "8", "-o", str(tmp_path / "s.png")]) == 0
+    assert main(["train", "rbm", "--data", "digits", "-p", "visible=poisson", "--out", str(tmp_path / "x"), "-q"]) == 2
+    assert "visible must be" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import numpy as np
 from ..data import Dataset
 from ..io import write_json
 from ..metrics import feature_network, independent_bernoulli_log_likelihood, sample_quality
-from ..models import GAN, VAE
+from ..models import DBN, GAN, RBM, VAE
 from ..report import save_image_grid
 from .runreport import image_rows, write_loss_curve, write_run_report, write_samples_grid
 
@@ -29,6 +29,8 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
         metrics["iwae_k"] = k
         if model.likelihood == "bernoulli" and train is not None:
             metrics["baseline_nll_nats"] = -independent_bernoulli_log_likelihood(train.X, test.X)
+    if isinstance(model, RBM | DBN):
+        metrics.update(energy_model_metrics(model, X, test, train, out_dir))
     if isinstance(model, GAN):
         metrics.update(sample_quality_metrics(model, X, test, train))
         if not model.encoder:  # no encoder, nothing to reconstruct with: samples and metrics only
@@ -66,3 +68,28 @@ def sample_quality_metrics(model, X: np.ndarray, test: Dataset, train: Dataset |
         labels = np.asarray(model.classes_, dtype=object)[np.arange(n) % model.n_classes_]
     quality = sample_quality(network, X[:n], model.sample(n, y=labels, seed=0), labels)
     return {"sample_quality_n": n, **{k: v for k, v in quality.items() if k != "n_samples"}}
+
+
+def energy_model_metrics(model, X: np.ndarray, test: Dataset, train: Dataset | None, out_dir: Path) -> dict[str, Any]:
+    """RBM: test log-likelihood in nats (AIS, or exact for small models) with its interval, next to the
+    independent-pixel baseline. DBN: test accuracy when it is a classifier. Both: filters.png, the first
+    layer's weights W as images (one per hidden unit, up to 100, each scaled to [0, 1])."""
+    metrics: dict[str, Any] = {}
+    if isinstance(model, RBM):
+        estimate = model.log_likelihood(X)
+        metrics.update({"test_ll_nats": estimate.mean, "test_ll_interval": list(estimate.interval),
+                        "test_ll_stderr": estimate.stderr, "log_z": estimate.log_z, "ll_method": estimate.method,
+                        "ais_runs": estimate.n_runs, "ais_betas": estimate.n_betas})
+        if model.visible == "bernoulli" and train is not None:
+            metrics["baseline_ll_nats"] = independent_bernoulli_log_likelihood(train.X, test.X)
+        weights = model.components_
+    else:
+        if model.module_.head is not None and test.y is not None:
+            labels = np.asarray(test.classes)[test.y] if test.classes else test.y
+            metrics["test_accuracy"] = float(model.score(X, labels))
+        weights = model.module_.rbms[0].weight.detach().cpu().numpy()
+    if len(model.data_shape_) == 3:
+        w = weights[:100]
+        lo, hi = w.min(1, keepdims=True), w.max(1, keepdims=True)
+        save_image_grid(out_dir / "filters.png", ((w - lo) / np.maximum(hi - lo, 1e-8)).reshape(len(w), *model.data_shape_))
+    return metrics
