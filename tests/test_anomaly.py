@@ -53,3 +53,31 @@ def test_bad_input_is_refused(planted):
         AnomalyDetector(model="svm").fit(X)
     with pytest.raises(DataError, match="contamination"):
         AnomalyDetector(contamination=0.7).fit(X)
+
+
+def test_cli_detect_trains_scores_and_measures(planted, tmp_path, capsys):
+    import json
+
+    from genmodels.cli import main
+
+    X, y = planted
+    np.savez(tmp_path / "planted.npz", X=X, y=y)
+    out = tmp_path / "scores.csv"
+    assert main(["detect", "--data", f"npz:{tmp_path / 'planted.npz'}", "-m", "rbm", "--epochs", "10",
+                 "--contamination", "0.05", "-o", str(out), "-q"]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "row,score,anomaly,label" and len(rows) == 1051
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.9 and metrics["flagged"] == pytest.approx(52, abs=2)
+    assert out.with_suffix(".roc.png").stat().st_size > 1000
+
+    # reuse a trained run: a VAE trained on normal rows scores the planted outliers
+    run = tmp_path / "run"
+    Xn = X[y == 0]
+    np.save(tmp_path / "normal.npy", (Xn - Xn.mean(0)) / Xn.std(0))
+    np.savez(tmp_path / "scaled.npz", X=((X - Xn.mean(0)) / Xn.std(0)).astype(np.float32), y=y)
+    assert main(["train", "vae", "--data", f"npy:{tmp_path / 'normal.npy'}", "--epochs", "20", "--out", str(run),
+                 "-p", "likelihood=gaussian", "-p", "latent_dim=3", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["detect", str(run), "--data", f"npz:{tmp_path / 'scaled.npz'}", "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["roc_auc"] > 0.9

@@ -14,7 +14,7 @@ from . import __version__
 from .apps import evaluate_model, write_loss_curve, write_run_report, write_samples_grid
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
-from .io import read_json, write_bytes
+from .io import read_json, write_bytes, write_json
 from .models import FAMILIES, load
 from .models.base import CONFIG, coerce_params
 
@@ -264,6 +264,49 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
     metrics = evaluate_recommender(model, test, k=k)
     write_json(run / "metrics.json", metrics)
     click.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+@click.argument("run", required=False, type=PathArg)
+@click.option("--data", "-d", required=True, help=DATA_HELP)
+@click.option("--model", "-m", "family", type=click.Choice(["vae", "rbm", "gan", "ensemble"]), default="vae",
+              show_default=True, help="family to train when no RUN is given")
+@click.option("--output", "-o", type=PathArg, default=Path("scores.csv"), show_default=True)
+@click.option("--contamination", type=float, default=0.1, show_default=True, help="expected anomaly fraction")
+@click.option("--label", help="label column (0 normal, 1 anomaly) of a CSV/Parquet file; an NPZ's y is used")
+@click.option("--epochs", type=int, help="training epochs (default: about 3000 steps)")
+@click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def detect(run: Path | None, data: str, family: str, output: Path, contamination: float, label: str | None,
+           epochs: int | None, binarize: str | None, seed: int, quiet: bool) -> None:
+    """Anomaly scores per row (higher = more anomalous) and 0/1 flags; ROC AUC, AP and a ROC curve PNG when
+    labels are given. Trains a detector on --data, or scores with the model of RUN."""
+    from .apps.anomaly import AnomalyDetector, anomaly_score, binary_labels
+    from .metrics import anomaly_metrics, roc_points
+    from .report import save_roc
+
+    dataset = load_dataset(data, "all", label=label, binarize=binarize, seed=seed)
+    y = binary_labels(dataset)
+    if run is not None:
+        model = load(run)
+        scores = anomaly_score(model, model._validate_X(dataset, what=dataset.name).cpu().numpy())
+        threshold = float(np.quantile(scores, 1 - contamination))
+    else:
+        det = AnomalyDetector(model=family, contamination=contamination, epochs=epochs, seed=seed,
+                              verbose=0 if quiet else 1).fit(dataset.X)
+        scores, threshold = det.decision_scores_, det.threshold_
+    lines = ["row,score,anomaly" + (",label" if y is not None else "")]
+    lines += [f"{i},{s:.6g},{int(s > threshold)}" + (f",{int(y[i])}" if y is not None else "")
+              for i, s in enumerate(scores)]
+    write_bytes(output, ("\n".join(lines) + "\n").encode())
+    summary = {"rows": len(scores), "flagged": int((scores > threshold).sum()), "threshold": threshold}
+    if y is not None:
+        summary.update(anomaly_metrics(y, scores))
+        fpr, tpr = roc_points(y, scores)
+        save_roc(output.with_suffix(".roc.png"), {f"{run or family} (AUC {summary['roc_auc']:.3f})": (fpr, tpr)})
+    write_json(output.with_suffix(".metrics.json"), summary)
+    click.echo(json.dumps(summary))
 
 
 def main(argv: list[str] | None = None) -> int:

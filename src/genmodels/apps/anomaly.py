@@ -26,6 +26,18 @@ from ..models import GAN, RBM, VAE
 FAMILIES = ("vae", "rbm", "gan")
 
 
+def anomaly_score(model, X) -> np.ndarray:
+    """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc)."""
+    if model.family == "rbm":
+        return model.free_energy(X)
+    if model.family == "gan":
+        x = np.asarray(X, np.float32)
+        return ((model.reconstruct(x) - x) ** 2).reshape(len(x), -1).mean(1)
+    if model.family == "vae":
+        return -model.score_samples(X)
+    raise DataError(f"a {model.family!r} model has no anomaly score; use a vae, rbm or gan run")
+
+
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """model: "vae", "rbm", "gan" or "ensemble". contamination: expected fraction of anomalies, sets
     `threshold_` (PyOD's convention). epochs: None picks about 3000 training steps, capped to [5, 100].
@@ -97,12 +109,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return np.clip((x.reshape(len(x), -1) - self.mean_) / self.scale_, -10, 10).astype(np.float32)
 
     def _family_score(self, name: str, x: np.ndarray) -> np.ndarray:
-        model = self.models_[name]
-        if name == "rbm":
-            return model.free_energy(x)
-        if name == "gan":
-            return ((model.reconstruct(x) - x) ** 2).reshape(len(x), -1).mean(1)
-        return -model.score_samples(x)
+        return anomaly_score(self.models_[name], x)
 
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         if len(scores) == 1:
@@ -140,3 +147,12 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's convention for outlier detectors: higher = more normal."""
         return -self.decision_function(X)
+
+
+def binary_labels(data) -> np.ndarray | None:
+    """The data set's labels as 0 = normal / 1 = anomaly, None when it has none; other labels are an error."""
+    if data.y is None:
+        return None
+    if [str(c) for c in data.classes] not in (["0", "1"], ["False", "True"], ["0.0", "1.0"]):
+        raise DataError(f"anomaly labels must be 0 (normal) and 1 (anomaly), got classes {data.classes[:5]}")
+    return data.y

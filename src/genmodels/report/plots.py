@@ -64,3 +64,23 @@ def save_curves(path: str | Path, series: Mapping[str, Sequence[float]], xlabel:
     if series:
         ax.legend()
     return _save_figure(fig, path)
+
+
+def save_roc(path: str | Path, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+             title: str = "ROC curve") -> Path:
+    """ROC curves: name -> (false positive rates, true positive rates), with the chance diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save_figure(fig, path)
