@@ -87,8 +87,8 @@ class RatingsRBM(GenerativeModel):
     family = "rbm_cf"
 
     def __init__(self, n_hidden: int = 100, rating_scale: tuple[float, float] = (1, 5), rating_step: float = 1.0,
-                 cd_k: int | tuple[int, ...] = (1, 3, 5), lr: float = 0.05, momentum: float = 0.9,
-                 weight_decay: float = 0.001, conditional: bool = False, average_last: float = 0.5,
+                 cd_k: int | tuple[int, ...] = (1, 3, 5), lr: float = 0.01, momentum: float = 0.9,
+                 weight_decay: float = 0.01, conditional: bool = False, average_last: float = 0.5,
                  baseline_weight: float = 0.0, epochs: int = 40, batch_size: int = 32, seed: int = 0,
                  device: str = "auto", verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 0):
         self.n_hidden = n_hidden
@@ -148,6 +148,9 @@ class RatingsRBM(GenerativeModel):
     def _validate_fit(self, X, y=None, implicit=None) -> Dataset:
         if y is not None:
             raise DataError("RatingsRBM.fit takes the ratings table alone (user, item, rating); y is not used")
+        if isinstance(X, Dataset):  # e.g. `genmodels train rbm_cf --data ...`: feature rows, not ratings
+            raise DataError("RatingsRBM trains on a ratings table (user, item, rating): use "
+                            "`genmodels recommend train --ratings FILE|movielens:DIR`")
         ratings = self._check(X, "ratings")
         self._levels()
         if isinstance(self.cd_k, int | np.integer):
