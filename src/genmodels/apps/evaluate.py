@@ -77,7 +77,7 @@ def energy_model_metrics(model, X: np.ndarray, test: Dataset, train: Dataset | N
     metrics: dict[str, Any] = {}
     if isinstance(model, RBM):
         estimate = model.log_likelihood(X)
-        metrics.update({"test_ll_nats": estimate.mean, "test_ll_interval": list(estimate.interval),
+        metrics.update({"test_ll_nats": estimate.mean, "test_ll_interval": [v if np.isfinite(v) else None for v in estimate.interval],
                         "test_ll_stderr": estimate.stderr, "log_z": estimate.log_z, "ll_method": estimate.method,
                         "ais_runs": estimate.n_runs, "ais_betas": estimate.n_betas})
         if model.visible == "bernoulli" and train is not None:

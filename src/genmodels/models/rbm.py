@@ -103,7 +103,9 @@ def _bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> tor
 class LikelihoodEstimate:
     """Mean log-likelihood per row in nats. `stderr` is the standard error of that mean over the rows;
     `interval` brackets it by log Z +- 3 standard deviations of the AIS estimate of Z (Salakhutdinov &
-    Murray 2008). float(estimate) is the mean."""
+    Murray 2008); its upper end is inf when the AIS weights are too uneven for Z - 3 sd > 0 (then trust the
+    estimate less: AIS tends to underestimate log Z, which overestimates the likelihood). float(estimate)
+    is the mean."""
 
     mean: float
     stderr: float
@@ -511,5 +513,6 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
     rel = torch.exp(log_w - torch.logsumexp(log_w, 0)) * n_runs  # w / mean(w)
     rel_sd = float(rel.std() / math.sqrt(n_runs))
     log_z = log_z_a + float(log_mean_w)
-    low = log_z + math.log(max(1.0 - 3 * rel_sd, 1e-300))
+    # Z - 3 sd <= 0 means a few runs carry the estimate: the interval is then open (more betas or runs help)
+    low = log_z + math.log1p(-3 * rel_sd) if 3 * rel_sd < 1 else -math.inf
     return log_z, low, log_z + math.log1p(3 * rel_sd)
