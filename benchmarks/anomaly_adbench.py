@@ -1,0 +1,100 @@
+"""Anomaly detection on ADBench's classical sets: genmodels' VAE, RBM, GAN and ensemble beside PyOD's
+IForest, AutoEncoder, VAE and DeepSVDD (PyOD defaults), side by side in one script.
+
+Protocol (as ADBench's unsupervised setting): fit on all of X without labels, score every row, ROC AUC and
+average precision against y; every method gets the same float32 X; fixed seeds, averaged. Runs on any
+folder of .npz files holding X and y (1 = anomaly).
+
+    python benchmarks/anomaly_adbench.py [FOLDER] [--seeds 0,1,2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import print_table, write_result
+from genmodels.apps.anomaly import AnomalyDetector
+from genmodels.data import data_root
+from genmodels.metrics import anomaly_metrics
+
+OURS = ("vae", "rbm", "gan", "ensemble")
+PEERS = ("IForest", "AutoEncoder", "VAE", "DeepSVDD")
+
+
+def pyod_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
+    from pyod.models.auto_encoder import AutoEncoder
+    from pyod.models.deep_svdd import DeepSVDD
+    from pyod.models.iforest import IForest
+    from pyod.models.vae import VAE
+
+    make = {"IForest": lambda: IForest(random_state=seed),
+            "AutoEncoder": lambda: AutoEncoder(random_state=seed, verbose=0),
+            "VAE": lambda: VAE(random_state=seed, verbose=0),
+            "DeepSVDD": lambda: DeepSVDD(n_features=X.shape[1], random_state=seed, verbose=0)}[name]
+    torch.manual_seed(seed)
+    return make().fit(X).decision_scores_
+
+
+def ours_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
+    return AnomalyDetector(model=name, seed=seed).fit(X).decision_scores_
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", default=str(data_root() / "anomaly"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--quick", action="store_true", help="one seed, the three smallest data sets")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    files = sorted(Path(args.folder).glob("*.npz"), key=lambda p: p.stat().st_size)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.quick:
+        files, seeds = files[:3], seeds[:1]
+    methods = [(f"genmodels {m}", ours_scores, m) for m in OURS] + [(f"PyOD {m}", pyod_scores, m) for m in PEERS]
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for path in files:
+        with np.load(path, allow_pickle=False) as d:
+            X, y = d["X"].astype(np.float32), d["y"].astype(int)
+        results[path.stem] = {}
+        for label, fn, name in methods:
+            aucs, aps, secs = [], [], []
+            for seed in seeds:
+                started = time.perf_counter()
+                scores = fn(name, X, seed)
+                secs.append(time.perf_counter() - started)
+                m = anomaly_metrics(y, scores)
+                aucs.append(m["roc_auc"])
+                aps.append(m["average_precision"])
+            results[path.stem][label] = {"roc_auc": float(np.mean(aucs)), "ap": float(np.mean(aps)),
+                                         "fit_seconds": float(np.mean(secs))}
+            print(f"{path.stem:18s} {label:22s} AUROC {np.mean(aucs):.3f}  AP {np.mean(aps):.3f}  "
+                  f"{np.mean(secs):6.1f} s", flush=True)
+        write_result("anomaly_adbench_quick" if args.quick else "anomaly_adbench",
+                     {"seeds": seeds, "results": results, "complete": False})
+    labels = [m[0] for m in methods]
+    auroc_rows = [{"data set": ds, **{lab: round(r[lab]["roc_auc"], 3) for lab in labels}}
+                  for ds, r in results.items()]
+    mean = {lab: float(np.mean([r[lab]["roc_auc"] for r in results.values()])) for lab in labels}
+    auroc_rows.append({"data set": "mean ROC AUC", **{lab: round(v, 3) for lab, v in mean.items()}})
+    mean_ap = {lab: float(np.mean([r[lab]["ap"] for r in results.values()])) for lab in labels}
+    auroc_rows.append({"data set": "mean AP", **{lab: round(v, 3) for lab, v in mean_ap.items()}})
+    fit = {lab: float(np.mean([r[lab]["fit_seconds"] for r in results.values()])) for lab in labels}
+    auroc_rows.append({"data set": "mean fit s", **{lab: round(v, 1) for lab, v in fit.items()}})
+    table = print_table(auroc_rows, f"ADBench classical sets, ROC AUC (mean of seeds {seeds})")
+    best_single = max(mean[f"genmodels {m}"] for m in ("vae", "rbm", "gan"))
+    targets = {"best single family >= PyOD VAE": best_single >= mean["PyOD VAE"],
+               "ensemble >= IForest": mean["genmodels ensemble"] >= mean["PyOD IForest"]}
+    print(targets)
+    write_result("anomaly_adbench_quick" if args.quick else "anomaly_adbench",
+                 {"seeds": seeds, "results": results, "mean_roc_auc": mean, "mean_ap": mean_ap,
+                  "mean_fit_seconds": fit, "targets": targets, "table": table, "complete": True})
+
+
+if __name__ == "__main__":
+    main()
