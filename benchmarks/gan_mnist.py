@@ -31,8 +31,8 @@ from genmodels import load_dataset
 from genmodels.data import data_root
 from genmodels.metrics import feature_network, sample_quality
 
-# converged = FID under 100: a planted collapse onto one class (real digits) scores ~3x that, noise ~8x;
-# see results/README.md
+# converged = FID under 100, an order of magnitude below both failures measured on the same network: a
+# planted collapse onto one class of real digits (~980) and uniform noise (~830); real rows score ~2.5
 FID_THRESHOLD = 100.0
 
 

@@ -3,7 +3,7 @@
 on MNIST resized to 64x64 as the example does for `--dataset mnist`.
 
 genmodels runs with its loop's extras on: run folder (metrics.jsonl, checkpoint with optimizer state and RNG
-at the epoch end, sample grid), progress bar, NaN guard and the generator's moving average. Its one
+at the epoch end, sample grid), progress bar (unless CI=true), NaN guard and the generator's moving average. Its one
 encoder-free difference in the maths of a step: the generator step does not compute the discriminator's
 weight gradients (they are discarded by the example anyway). The two sides alternate, `--repeats` times,
 and the median of each is reported.
