@@ -2,10 +2,10 @@
 
 __version__ = "0.1.0"
 
+from .apps.anomaly import AnomalyDetector
 from .data import Dataset, load_dataset
 from .errors import DataError, TrainingDiverged
 from .models import DBN, GAN, RBM, VAE, RatingsRBM, load
-from .apps.anomaly import AnomalyDetector  # noqa: I001 (apps import the models above)
 
 __all__ = ["DBN", "GAN", "RBM", "VAE", "AnomalyDetector", "DataError", "Dataset", "RatingsRBM", "TrainingDiverged",
            "__version__", "load", "load_dataset"]
