@@ -227,7 +227,6 @@ class RatingsRBM(GenerativeModel):
             freq = (one_hot + 1.0) / (one_hot.sum(1, keepdims=True) + k)
             with torch.no_grad():
                 self.module_.b.copy_(torch.from_numpy(np.log(freq)))
-        if data is not None:
             self._steps_per_epoch = max(1, math.ceil(len(data) / int(self.batch_size)))
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
