@@ -12,6 +12,7 @@ from genmodels import DataError, RatingsRBM, load
 from genmodels.apps.recommend import evaluate_recommender
 from genmodels.cli import main
 from genmodels.data import check_ratings, load_movielens, load_ratings
+from genmodels.io import load_tensors
 from genmodels.metrics.recsys import mae, ndcg_at_k, precision_at_k, recall_at_k, rmse
 
 
@@ -213,3 +214,29 @@ def test_cli_recommend_train_predict_evaluate(tmp_path, ratings, capsys):
     (tmp_path / "bad.csv").write_text("user,item,rating\n1,2,9\n")
     assert main(["recommend", "train", "--ratings", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "outside the scale" in capsys.readouterr().err
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, ratings):
+    """The Polyak average lives in the checkpoint, so a run stopped mid-averaging resumes exactly."""
+    train, _ = ratings
+    params = {"n_hidden": 6, "epochs": 6, "batch_size": 50, "average_last": 0.5, "verbose": 0, "seed": 2}
+    whole = RatingsRBM(**params).fit(train)
+
+    class Interrupt(Exception):
+        pass
+
+    stopped = RatingsRBM(**params, checkpoint_every=1)
+    original = stopped._training_step
+
+    def step_then_stop(batch, step):
+        if step == 13:  # epoch 5 of 6 (3 steps each), inside the averaging window (epochs 4-6)
+            raise Interrupt
+        return original(batch, step)
+
+    stopped._training_step = step_then_stop
+    with pytest.raises(Interrupt):
+        stopped.fit(train, run_dir=tmp_path / "run")
+    assert "extra.average.W" in load_tensors(tmp_path / "run" / "checkpoint.safetensors")
+    resumed = RatingsRBM(**params, checkpoint_every=1).fit(train, run_dir=tmp_path / "run", resume=True)
+    for name, value in whole.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[name]), name
