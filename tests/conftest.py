@@ -6,11 +6,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("CI", "true")  # no progress bars in test output
+# The tests' batches are tiny: one thread is faster, and on a busy machine a second OpenMP thread makes them
+# 10-50x slower. Subprocesses (CLI, torchrun) inherit this through the environment.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
+import torch
 
 from genmodels.data import data_root, load_dataset
 
-os.environ.setdefault("CI", "true")  # no progress bars in test output
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

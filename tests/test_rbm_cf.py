@@ -29,15 +29,6 @@ def low_rank_ratings(n_users: int = 150, n_items: int = 60, density: float = 0.3
     return table[~test_mask].reset_index(drop=True), table[test_mask].reset_index(drop=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These batches are tiny: on a busy 2-core machine a second OpenMP thread makes them 10-25x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ratings():
     return low_rank_ratings()

@@ -84,6 +84,19 @@ class GenerativeModel(BaseEstimator):
     def _sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def _net(self) -> torch.nn.Module:
+        """module_ as training should call it: wrapped in DistributedDataParallel under torchrun (so gradients
+        are averaged across ranks), else module_ itself. Built once per module_."""
+        cached = getattr(self, "_ddp_net", None)
+        if cached is None or cached[0] is not self.module_:
+            from torch.nn.parallel import DistributedDataParallel
+
+            from ..train.distributed import is_distributed
+
+            net = DistributedDataParallel(self.module_) if is_distributed() else self.module_
+            self._ddp_net = (self.module_, net)
+        return self._ddp_net[1]
+
     def _on_epoch_end(self, epoch: int) -> dict[str, float]:
         return {}
 

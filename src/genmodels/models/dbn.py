@@ -155,7 +155,6 @@ class DBN(ClassifierMixin, GenerativeModel):
             rbm.weight.requires_grad_(True)  # fine-tuning trains the recognition weights by backprop
             rbm.hidden_bias.requires_grad_(True)
         self.module_ = net
-        self._train_net = None
         self._steps_total = 1
         if data is not None:
             per_rank = len(data) // max(1, torch.distributed.get_world_size() if is_distributed() else 1)
@@ -165,13 +164,6 @@ class DBN(ClassifierMixin, GenerativeModel):
         params = [p for p in self.module_.parameters() if p.requires_grad]
         self.optimizer_ = torch.optim.Adam(params, lr=float(self.lr))
         return [self.optimizer_]
-
-    def _net(self) -> nn.Module:
-        if self._train_net is None:
-            self._train_net = self.module_
-            if is_distributed():
-                self._train_net = nn.parallel.DistributedDataParallel(self.module_)
-        return self._train_net
 
     def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
         x, y = batch

@@ -15,7 +15,6 @@ from torch import nn
 from ..data import Dataset
 from ..errors import DataError
 from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
-from ..train.distributed import is_distributed
 from .base import GenerativeModel
 
 LOG_2PI = math.log(2 * math.pi)
@@ -137,19 +136,10 @@ class VAE(GenerativeModel):
         n_classes = self.n_classes_ if self.conditional else 0
         self.module_ = VAENet(self.data_shape_, int(self.latent_dim), [int(h) for h in self.hidden_dims],
                               self._resolved_arch(), self.likelihood, n_classes)
-        self._train_net = None
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         self.optimizer_ = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         return [self.optimizer_]
-
-    def _net(self) -> nn.Module:
-        """The module training runs through: wrapped in DDP under torchrun so gradients are averaged."""
-        if self._train_net is None:
-            self._train_net = self.module_
-            if is_distributed():
-                self._train_net = nn.parallel.DistributedDataParallel(self.module_)
-        return self._train_net
 
     def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
         x = batch[0]
