@@ -44,7 +44,8 @@ def write_run_report(run_dir: Path, model, metrics: dict[str, Any] | None = None
     if metrics:
         sections.append(("Metrics", table([{"metric": k, "value": v} for k, v in metrics.items()], "metrics")))
     figures = [(run_dir / "loss_curve.png", "training losses"), (run_dir / "samples.png", "samples"),
-               (run_dir / "reconstructions.png", "test rows (top) and their reconstructions (bottom)")]
+               (run_dir / "reconstructions.png", "test rows (top) and their reconstructions (bottom)"),
+               (run_dir / "filters.png", "first-layer weights (filters)")]
     figures += [(p, p.stem.replace("_", " ")) for p in sorted((run_dir / "samples").glob("epoch_*.png"))[-3:]]
     tags = "".join(image_tag(p, cap) for p, cap in figures if p.exists())
     if tags:
