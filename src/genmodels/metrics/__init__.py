@@ -5,5 +5,5 @@ from .fid import FeatureNetwork, class_coverage, feature_network, fid, frechet_d
 from .likelihood import independent_bernoulli_log_likelihood
 from .precision_recall import precision_recall
 
-__all__ = ["FeatureNetwork", "anomaly_metrics", "roc_points", "class_coverage", "feature_network", "fid", "frechet_distance",
-           "independent_bernoulli_log_likelihood", "precision_recall", "sample_quality"]
+__all__ = ["FeatureNetwork", "anomaly_metrics", "class_coverage", "feature_network", "fid", "frechet_distance",
+           "independent_bernoulli_log_likelihood", "precision_recall", "roc_points", "sample_quality"]
