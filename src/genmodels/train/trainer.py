@@ -183,6 +183,7 @@ class Trainer:
                 state.update(epoch=epoch + 1, step_in_epoch=0, sums={})
                 self._log({**record, "kind": "epoch"})
                 self._preview(epoch + 1, epochs)
+                module.train()  # sampling for the grid switched to eval mode (batch norm, dropout)
                 state["finished"] = epoch + 1 == epochs
                 self._checkpoint(state)
                 last_good = copy.deepcopy(module.state_dict())
