@@ -20,15 +20,6 @@ from genmodels.nn.gan_nets import DCGANDiscriminator, DCGANGenerator
 FAST = {"hidden_dims": (128, 256), "latent_dim": 16, "batch_size": 64, "verbose": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny batches: on a busy 2-core machine a second OpenMP thread makes them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits", "train"), load_dataset("digits", "test")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from scipy import linalg
 
 from genmodels import DataError
@@ -17,15 +16,6 @@ from genmodels.metrics import (
     precision_recall,
     sample_quality,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny batches: on a busy 2-core machine a second OpenMP thread makes them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
