@@ -48,8 +48,9 @@ def fit_model(name: str, seed: int, train, epochs: int):
         cls = getattr(genmodels, "DBN", None)
         if cls is None:
             return None
-        # generation comes from the greedily pretrained stack; one epoch of the supervised fine-tuning
-        model = cls(pretrain_epochs=epochs, epochs=1, seed=seed, verbose=1)
+        # generation comes from the greedily pretrained stack (Gibbs burn-in 200 in the top RBM, so 10k samples
+        # fit the budget); one epoch of the supervised fine-tuning
+        model = cls(pretrain_epochs=epochs, epochs=1, burn_in=200, seed=seed, verbose=0)
         return model.fit(train.binarize("stochastic", seed=seed))
     raise SystemExit(f"unknown model {name!r}")
 
