@@ -33,20 +33,15 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
         metrics.update(energy_model_metrics(model, X, test, train, out_dir))
     if isinstance(model, GAN):
         metrics.update(sample_quality_metrics(model, X, test, train))
-        if not model.encoder:  # no encoder, nothing to reconstruct with: samples and metrics only
-            metrics["eval_seconds"] = round(time.perf_counter() - started, 2)
-            write_samples_grid(out_dir, model)
-            write_json(out_dir / "metrics.json", metrics)
-            write_run_report(out_dir, model, metrics)
-            return metrics
-    recon = model.reconstruct(X[: min(len(X), 2000)])
-    flat_true = X[: len(recon)].reshape(len(recon), -1)
-    metrics["recon_mse_per_feature"] = float(np.mean((recon.reshape(len(recon), -1) - flat_true) ** 2))
+    if not isinstance(model, GAN) or model.encoder:  # a GAN without encoder has nothing to reconstruct with
+        recon = model.reconstruct(X[: min(len(X), 2000)])
+        flat_true = X[: len(recon)].reshape(len(recon), -1)
+        metrics["recon_mse_per_feature"] = float(np.mean((recon.reshape(len(recon), -1) - flat_true) ** 2))
+        originals = image_rows(model, X[:16])
+        if originals is not None:
+            save_image_grid(out_dir / "reconstructions.png",
+                            np.concatenate([originals, image_rows(model, recon[:16])]), ncol=16)
     metrics["eval_seconds"] = round(time.perf_counter() - started, 2)
-    originals = image_rows(model, X[:16])
-    if originals is not None:
-        save_image_grid(out_dir / "reconstructions.png",
-                        np.concatenate([originals, image_rows(model, recon[:16])]), ncol=16)
     write_samples_grid(out_dir, model)
     write_json(out_dir / "metrics.json", metrics)
     write_loss_curve(out_dir)

@@ -57,6 +57,8 @@ class GenerativeModel(BaseEstimator):
     def _validate_fit(self, X, y) -> Dataset:
         raw_shape = _row_shape(X)
         data = as_dataset(X, y, what="X")
+        if getattr(self, "conditional", False) and data.y is None:
+            raise DataError("conditional=True needs class labels: call fit(X, y)")
         self._check_values(data.X, "X")
         self.data_shape_ = tuple(int(d) for d in data.X.shape[1:])
         self.input_shape_ = raw_shape if math.prod(raw_shape) == math.prod(self.data_shape_) else self.data_shape_

@@ -149,8 +149,6 @@ class GAN(GenerativeModel):
         if self.d_steps is not None and int(self.d_steps) < 1:
             raise DataError(f"d_steps must be >= 1 (or None), got {self.d_steps!r}")
         data = super()._validate_fit(X, y)
-        if self.conditional and data.y is None:
-            raise DataError("conditional=True needs class labels: call fit(X, y)")
         if self.arch == "dcgan" and data.image_shape is None:
             raise DataError(f"arch='dcgan' needs images (N, C, H, W) or (N, H, W), got rows of shape {self.input_shape_}")
         return data

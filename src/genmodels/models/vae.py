@@ -118,8 +118,6 @@ class VAE(GenerativeModel):
         if self.arch not in ("auto", "mlp", "conv"):
             raise DataError(f"arch must be 'auto', 'mlp' or 'conv', got {self.arch!r}")
         data = super()._validate_fit(X, y)
-        if self.conditional and data.y is None:
-            raise DataError("conditional=True needs class labels: call fit(X, y)")
         if self.arch == "conv" and data.image_shape is None:
             raise DataError(f"arch='conv' needs images (N, C, H, W) or (N, H, W), got rows of shape {self.input_shape_}")
         return data
