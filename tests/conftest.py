@@ -39,3 +39,14 @@ def mnist_dir(shared_data: Path) -> Path:
 def digits_binary():
     """(train, test) Datasets of the bundled digits, thresholded at 0.5, images shaped (N, 1, 8, 8)."""
     return load_dataset("digits", "train", binarize="threshold"), load_dataset("digits", "test", binarize="threshold")
+
+
+@pytest.fixture(scope="session")
+def compare_report(tmp_path_factory) -> Path:
+    """One `compare` run on the digits with a tiny budget (1.5 s per family), shared by test_compare.py and
+    test_report_browser.py: the folder holding report.html, report.md, results.json and the run folders."""
+    from genmodels.apps.compare import compare
+
+    out = tmp_path_factory.mktemp("compare") / "report"
+    compare("digits", budget=1.5, out=out, quiet=True)
+    return out

@@ -1,4 +1,5 @@
-"""The command line end to end: train, sample, evaluate, demo write the files they promise."""
+"""The command line end to end: train, sample, evaluate write the files they promise (demo and compare:
+test_compare.py)."""
 
 from __future__ import annotations
 
@@ -45,16 +46,6 @@ def test_resume_extends_a_finished_run(tmp_path):
     state = json.loads((run / "state.json").read_text())
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
     assert json.loads((run / "config.json").read_text())["params"]["epochs"] == 4
-
-
-def test_demo_writes_report(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--epochs", "5", "-q"]) == 0
-    html = (out / "report.html").read_text()
-    assert "data:image/png;base64" in html and 'id="metrics"' in html
-    for name in ("config.json", "model.safetensors", "metrics.jsonl", "loss_curve.png", "samples.png"):
-        assert (out / name).exists(), name
-    assert "report.html" in capsys.readouterr().out
 
 
 def test_help_and_usage_errors(capsys):

@@ -175,23 +175,37 @@ def evaluate(run: Path, data: str | None, split: str, out: Path | None, k: int, 
     click.echo(json.dumps(metrics, indent=2))
 
 
-@app.command()
-@click.option("--out", "-o", type=PathArg, default=Path("runs/demo"), show_default=True, help="run folder")
-@click.option("--epochs", type=int, default=60, show_default=True, help="training epochs")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
-def demo(out: Path, epochs: int, quiet: bool) -> None:
-    """The main job on the bundled digits: train a VAE, evaluate it, write runs/demo/report.html."""
-    from .models import VAE
+def _run_compare(data: str, budget: float, out: Path, families: str, seed: int, quiet: bool) -> None:
+    from .apps.compare import compare, markdown_table
 
-    train_set = load_dataset("digits", "train", binarize="threshold")
-    test_set = load_dataset("digits", "test", binarize="threshold")
-    model = VAE(latent_dim=16, hidden_dims=(256, 128), epochs=epochs, batch_size=32, sample_every=10,
-                verbose=0 if quiet else 1)
-    model.fit(train_set, run_dir=out)
-    model.save(out)
-    metrics = evaluate_model(model, test_set, out, train=train_set, k=1000)
-    click.echo(f"VAE on digits: test NLL {metrics['test_nll_nats']:.2f} nats "
-               f"(independent-pixel baseline {metrics['baseline_nll_nats']:.2f}); report: {out / 'report.html'}")
+    summary = compare(data, budget=budget, out=out, families=families, seed=seed, quiet=quiet)
+    click.echo(markdown_table(summary))
+    click.echo(f"report: {out / 'report.html'} (also report.md, results.json; "
+               f"{summary['total_seconds']:.0f} s in all)")
+
+
+@app.command()
+@click.option("--data", "-d", default="digits", show_default=True, help=DATA_HELP)
+@click.option("--budget", "-b", type=float, default=300, show_default=True, help="training seconds per family")
+@click.option("--out", "-o", type=PathArg, required=True, help="folder for the report and the run folders")
+@click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars or messages")
+def compare(data: str, budget: float, out: Path, families: str, seed: int, quiet: bool) -> None:
+    """Train the GAN, VAE, RBM and DBN under the same time budget on the same data; one report.html with
+    samples, losses and every measure side by side (plus report.md and results.json)."""
+    _run_compare(data, budget, out, families, seed, quiet)
+
+
+@app.command()
+@click.option("--out", "-o", type=PathArg, default=Path("runs/demo"), show_default=True, help="output folder")
+@click.option("--budget", "-b", type=float, default=20, show_default=True, help="training seconds per family")
+@click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+def demo(out: Path, budget: float, families: str, quiet: bool) -> None:
+    """The main job on the bundled digits: `compare` with a small budget (about 2 minutes), writing
+    runs/demo/report.html."""
+    _run_compare("digits", budget, out, families, 0, quiet)
 
 
 RATINGS_HELP = "movielens:DIR (u.data, or u<fold>.base/.test with --fold) | csv:FILE of user,item,rating[,timestamp]"

@@ -36,11 +36,13 @@ class GenerativeModel(BaseEstimator):
     _needs_unit_interval: ClassVar[bool] = False  # Bernoulli visible units
 
     # --- fitting ---------------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False):
+    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False,
+            time_budget: float | None = None):
         """Train on X (array, tensor, DataFrame, genmodels or torch Dataset). With `run_dir`, the run folder
-        (config, checkpoints, metrics.jsonl, sample grids) is written there; `resume=True` continues it."""
+        (config, checkpoints, metrics.jsonl, sample grids) is written there; `resume=True` continues it.
+        `time_budget` (seconds): stop cleanly once it is spent (see Trainer; `budget_exhausted_` tells)."""
         data = self._validate_fit(X, y)
-        Trainer(self, run_dir, resume).run(data)
+        Trainer(self, run_dir, resume, time_budget=time_budget).run(data)
         return self
 
     def partial_fit(self, X, y=None):

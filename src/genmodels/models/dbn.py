@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ..train import Trainer
 from ..train.distributed import is_distributed
+from ..train.trainer import _positive_number
 from .base import GenerativeModel
 from .rbm import RBM, RBMNet, _bernoulli
 
@@ -42,6 +44,23 @@ class DBNNet(nn.Module):
 
     def forward(self, x: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
         return self.head(self.up(x, dropout))
+
+
+class _BudgetShares:
+    """Splits a time budget over `phases` run one after another: each gets an equal share of what is left."""
+
+    def __init__(self, budget: float | None, phases: int):
+        if budget is not None and not _positive_number(budget):
+            raise DataError(f"time_budget must be a positive number of seconds (or None), got {budget!r}")
+        self.deadline = None if budget is None else time.perf_counter() + float(budget)
+        self.left = max(1, phases)
+
+    def next(self) -> float | None:
+        if self.deadline is None:
+            return None
+        share = (self.deadline - time.perf_counter()) / self.left
+        self.left = max(1, self.left - 1)
+        return max(share, 1e-3)  # a spent budget still lets the phase take its one step
 
 
 class DBN(ClassifierMixin, GenerativeModel):
@@ -82,10 +101,14 @@ class DBN(ClassifierMixin, GenerativeModel):
         self.sample_every = sample_every
 
     # --- fitting -------------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False):
+    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False,
+            time_budget: float | None = None):
         """Greedy layer-wise pretraining on every row of X (each layer's run in run_dir/layer_N), then, with
         labels y, supervised fine-tuning of the whole stack plus a softmax layer. Rows labelled -1 are
-        unlabelled (scikit-learn's semi-supervised convention): they take part in pretraining only."""
+        unlabelled (scikit-learn's semi-supervised convention): they take part in pretraining only.
+        `time_budget` (seconds) is shared by the phases in order: each pretrained layer and the fine-tuning
+        get an equal share of what is left when they start (time a phase leaves unused goes to the later
+        ones); `budget_exhausted_` is True when any phase stopped on its share."""
         if not self.layers or any(int(n) < 1 for n in self.layers):
             raise DataError(f"layers must be a non-empty list of positive sizes, got {self.layers!r}")
         if not 0.0 <= float(self.dropout) < 1.0:
@@ -103,12 +126,16 @@ class DBN(ClassifierMixin, GenerativeModel):
                 data = self._validate_fit(everything.X, y_arr)
             if self.n_classes_ < 2:
                 raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
-        self._pretrained = self._pretrain_layers(everything, run_dir, resume) if self.pretrain else None
+        fine_tune = data.y is not None and int(self.epochs) > 0
+        shares = _BudgetShares(time_budget, len(self.layers) * bool(self.pretrain) + fine_tune)
+        self._pretrained = self._pretrain_layers(everything, run_dir, resume, shares) if self.pretrain else None
         history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
         seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
-        if data.y is not None and int(self.epochs) > 0:
-            Trainer(self, run_dir, resume).run(data)
+        exhausted = any(rbm.budget_exhausted_ for rbm in self._pretrained or [])
+        if fine_tune:
+            Trainer(self, run_dir, resume, time_budget=shares.next()).run(data)
             self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
+            self.budget_exhausted_ = exhausted or self.budget_exhausted_
         else:  # unsupervised: the pretrained stack is the model
             from ..train import resolve_device
 
@@ -116,6 +143,7 @@ class DBN(ClassifierMixin, GenerativeModel):
             self._build(data)
             self.module_.to(self.device_).eval()
             self.history_, self.train_seconds_ = history, seconds
+            self.budget_exhausted_ = exhausted
         self._pretrained = None
         return self
 
@@ -125,7 +153,8 @@ class DBN(ClassifierMixin, GenerativeModel):
             raise DataError("DBN.partial_fit fine-tunes the classifier: call partial_fit(X, y) with labels")
         return super().partial_fit(X, y)
 
-    def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool) -> list[RBM]:
+    def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool,
+                         shares: _BudgetShares) -> list[RBM]:
         rbms = []
         x = data.X.reshape(len(data), -1)
         for i, size in enumerate(self.layers):
@@ -134,7 +163,7 @@ class DBN(ClassifierMixin, GenerativeModel):
                       batch_size=self.batch_size, seed=int(self.seed) + i, device=self.device, verbose=self.verbose,
                       checkpoint_every=self.checkpoint_every)
             layer_dir = None if run_dir is None else Path(run_dir) / f"layer_{i + 1}"
-            rbm.fit(x, run_dir=layer_dir, resume=resume)
+            rbm.fit(x, run_dir=layer_dir, resume=resume, time_budget=shares.next())
             rbms.append(rbm)
             if i + 1 < len(self.layers):
                 x = rbm.transform(x)  # the next layer learns the hidden probabilities of this one

@@ -128,11 +128,11 @@ class GAN(GenerativeModel):
         self.sample_every = sample_every
 
     # --- fitting -------------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, run_dir=None, resume: bool = False):
+    def fit(self, X, y=None, *, run_dir=None, resume: bool = False, time_budget: float | None = None):
         """Train on X (and labels y for a conditional model); see GenerativeModel.fit. Afterwards the
         anomaly score's two parts are calibrated on (up to 2048) training rows."""
         data = self._validate_fit(X, y)
-        Trainer(self, run_dir, resume).run(data)
+        Trainer(self, run_dir, resume, time_budget=time_budget).run(data)
         self._calibrate_scores(data.X)
         return self
 

@@ -135,11 +135,13 @@ class RatingsRBM(GenerativeModel):
         levels = self._levels()
         return check_ratings(ratings, scale=(float(levels[0]), float(levels[-1])), what=what)
 
-    def fit(self, X, y=None, *, implicit=None, run_dir: str | Path | None = None, resume: bool = False):
+    def fit(self, X, y=None, *, implicit=None, run_dir: str | Path | None = None, resume: bool = False,
+            time_budget: float | None = None):
         """Train on a ratings table X (DataFrame with columns user, item, rating). `implicit`: optional table of
-        (user, item) pairs known to be rated whose ratings are unknown; the conditional model uses them."""
+        (user, item) pairs known to be rated whose ratings are unknown; the conditional model uses them.
+        `time_budget`: seconds, see GenerativeModel.fit."""
         data = self._validate_fit(X, y, implicit)
-        Trainer(self, run_dir, resume).run(data)
+        Trainer(self, run_dir, resume, time_budget=time_budget).run(data)
         return self
 
     def partial_fit(self, X, y=None):

@@ -39,6 +39,13 @@ def progress_enabled(verbose: bool | int) -> bool:
     return bool(verbose) and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
 
 
+def _positive_number(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The data order of one epoch, a pure function of (seed, epoch): what makes mid-epoch resume exact."""
     g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
@@ -49,11 +56,17 @@ class Trainer:
     """Runs `model` on `data`; writes the run folder when `run_dir` is given (rank 0 only)."""
 
     def __init__(self, model, run_dir: str | os.PathLike | None = None, resume: bool = False,
-                 log_every: int = 50, continue_training: bool = False, epochs: int | None = None):
+                 log_every: int = 50, continue_training: bool = False, epochs: int | None = None,
+                 time_budget: float | None = None):
         """`continue_training=True` (partial_fit) runs one more epoch on an already fitted model; `epochs`
-        overrides the model's own."""
+        overrides the model's own. `time_budget` (seconds of this call, building included): training stops
+        at the first step boundary after it is spent (epochs stay the upper bound), writes a checkpoint that
+        `resume=True` continues from, and sets `model.budget_exhausted_`; at least one step always runs."""
+        if time_budget is not None and not _positive_number(time_budget):
+            raise DataError(f"time_budget must be a positive number of seconds (or None), got {time_budget!r}")
         self.model = model
         self.epochs = epochs
+        self.time_budget = None if time_budget is None else float(time_budget)
         self.continue_training = continue_training
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
@@ -82,6 +95,7 @@ class Trainer:
     # --- the loop ------------------------------------------------------------------------------------------
     def run(self, data: Dataset) -> None:
         model = self.model
+        self._started = time.perf_counter()  # the time budget counts from here
         device = resolve_device(model.device)
         self.rank, self.world = init_distributed(device)
         devices = [device.index or 0] if device.type == "cuda" else []
@@ -150,12 +164,17 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         module = model.module_
         module.train()
+        stop: dict[str, Any] | None = None
+        first_step = state["step"]
         try:
             for epoch in range(state["epoch"], epochs):
                 order = epoch_order(model.seed, epoch, len(X))
                 order = order[self.rank: per_rank * self.world: self.world].to(device)
                 sums: dict[str, Any] = state["sums"]
                 for b in range(state["step_in_epoch"], steps_per_epoch):
+                    if state["step"] > first_step and self._budget_spent():
+                        stop = self._stop_for_budget(state, epoch, steps_per_epoch, epochs, started, last_good)
+                        break
                     idx = order[b * batch_size: (b + 1) * batch_size]
                     batch = (X[idx],) if y is None else (X[idx], y[idx])
                     stats = model._training_step(batch, state["step"])
@@ -174,6 +193,8 @@ class Trainer:
                         self._check_finite(sums, state, last_good)
                         state["train_seconds"] = time.perf_counter() - started
                         self._checkpoint(state)
+                if stop is not None:
+                    break
                 means = self._check_finite(sums, state, last_good)
                 means.update(model._on_epoch_end(epoch))
                 state["train_seconds"] = time.perf_counter() - started
@@ -191,12 +212,33 @@ class Trainer:
             if bar is not None:
                 bar.close()
         module.eval()
+        history = state["history"] + ([stop] if stop is not None else [])  # the stop record ends the history
+        model.budget_exhausted_ = stop is not None
+        model.stop_reason_ = stop["reason"] if stop is not None else None
         if self.continue_training:
-            model.history_ = [*getattr(model, "history_", []), *state["history"]]
+            model.history_ = [*getattr(model, "history_", []), *history]
             model.train_seconds_ = getattr(model, "train_seconds_", 0.0) + state["train_seconds"]
         else:
-            model.history_ = state["history"]
+            model.history_ = history
             model.train_seconds_ = state["train_seconds"]
+
+    def _budget_spent(self) -> bool:
+        return self.time_budget is not None and time.perf_counter() - self._started >= self.time_budget
+
+    def _stop_for_budget(self, state: dict[str, Any], epoch: int, steps_per_epoch: int, epochs: int,
+                         started: float, last_good) -> dict[str, Any]:
+        """Checkpoint where we are (mid-epoch positions resume exactly; `finished` stays False) and return
+        the stop record, which also goes to metrics.jsonl."""
+        means = self._check_finite(state["sums"], state, last_good)
+        state["train_seconds"] = time.perf_counter() - started
+        self._checkpoint(state)
+        reason = (f"time budget of {self.time_budget:g} s spent after {state['step']} steps "
+                  f"(epoch {epoch + 1} of {epochs})")
+        record = {"epoch": round(epoch + state["step_in_epoch"] / steps_per_epoch, 4), "step": state["step"],
+                  "seconds": round(state["train_seconds"], 3), **means, "kind": "stop", "reason": reason}
+        self._log(record)
+        self._say(f"stopped: {reason}; resume=True continues")
+        return record
 
     def _check_finite(self, sums: dict[str, Any], state: dict[str, Any], last_good) -> dict[str, float]:
         """Epoch-mean of each logged value; a NaN/inf (or a non-finite weight) stops training, rolled back."""

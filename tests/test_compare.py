@@ -1,0 +1,152 @@
+"""`genmodels compare` and the time budget it rests on: every family and metric in results.json (a number, or
+None with the reason), a self-contained report.html, the winner logic, the CLI, and budget stop + resume."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from genmodels.apps.compare import FAMILIES, METRIC_KEYS, METRICS, Metric, winners
+from genmodels.cli import main
+from genmodels.errors import DataError
+from genmodels.models import DBN, VAE
+
+SMALL_VAE = {"latent_dim": 4, "hidden_dims": (32,), "batch_size": 32, "verbose": 0, "sample_every": 0}
+
+
+# --- the time budget ---------------------------------------------------------------------------------------
+def test_budget_stops_a_long_run_in_time(digits_binary, tmp_path):
+    model = VAE(epochs=100_000, **SMALL_VAE)
+    started = time.perf_counter()
+    model.fit(digits_binary[0], run_dir=tmp_path / "run", time_budget=1.0)
+    assert time.perf_counter() - started < 1.0 + 1.5  # a step boundary, the checkpoint and saving
+    assert model.budget_exhausted_ and "time budget of 1 s" in model.stop_reason_
+    assert model.history_[-1]["kind"] == "stop" and model.history_[-1]["reason"] == model.stop_reason_
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["finished"] is False and state["step"] == model.history_[-1]["step"]
+    stops = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in stops if r.get("kind") == "stop"] == ["stop"]
+
+
+def test_resume_after_a_budget_stop_is_exact(digits_binary, tmp_path):
+    X = digits_binary[0].X[:320]
+    whole = VAE(epochs=3, **SMALL_VAE).fit(X)
+    assert whole.budget_exhausted_ is False and whole.stop_reason_ is None
+    first = VAE(epochs=3, **SMALL_VAE).fit(X, run_dir=tmp_path / "run", time_budget=1e-6)
+    assert first.budget_exhausted_ and first.history_[-1]["step"] == 1  # one step always runs
+    resumed = VAE(epochs=3, **SMALL_VAE).fit(X, run_dir=tmp_path / "run", resume=True)
+    assert not resumed.budget_exhausted_ and [h["epoch"] for h in resumed.history_] == [1, 2, 3]
+    for (name, a), b in zip(whole.module_.state_dict().items(), resumed.module_.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["finished"] is True
+
+
+def test_dbn_shares_the_budget_over_its_phases(digits_binary):
+    train = digits_binary[0]
+    model = DBN(layers=(32, 16), pretrain_epochs=100_000, epochs=100_000, batch_size=32, verbose=0)
+    started = time.perf_counter()
+    model.fit(train.X, train.y, time_budget=1.5)
+    assert time.perf_counter() - started < 1.5 + 1.5
+    assert model.budget_exhausted_
+    stops = [r for r in model.history_ if r.get("kind") == "stop"]
+    assert len(stops) == 3  # layer 1, layer 2, fine-tuning: each stopped on its share
+    assert model.predict(train.X[:5]).shape == (5,)
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "soon"])
+def test_bad_time_budget_is_a_data_error(digits_binary, bad):
+    with pytest.raises(DataError, match="time_budget"):
+        VAE(epochs=1, **SMALL_VAE).fit(digits_binary[0].X[:64], time_budget=bad)
+    with pytest.raises(DataError, match="time_budget"):
+        DBN(layers=(8,), verbose=0).fit(digits_binary[0].X[:64], time_budget=bad)
+
+
+# --- the comparison --------------------------------------------------------------------------------------------
+def test_results_have_every_family_and_metric(compare_report):
+    results = json.loads((compare_report / "results.json").read_text())
+    assert results["families"] == list(FAMILIES)
+    for family in FAMILIES:
+        values, reasons = results["results"][family], results["reasons"][family]
+        assert set(values) == set(METRIC_KEYS), family
+        for key, value in values.items():
+            assert (isinstance(value, float) and np.isfinite(value)) or (value is None and reasons[key]), (family, key)
+        assert values["train_seconds"] < 1.5 + 3.0  # the same budget for each (plus build, save)
+        assert (compare_report / family / "samples.png").stat().st_size > 0
+    # metrics each family has by construction (a failure here means a measurement broke)
+    assert all(results["results"][f]["fid"] is not None for f in FAMILIES)
+    assert results["results"]["gan"]["nll_nats"] is None and "density" in results["reasons"]["gan"]["nll_nats"]
+    assert results["results"]["vae"]["nll_nats"] > 0 and results["results"]["rbm"]["nll_nats"] > 0
+    assert results["results"]["dbn"]["augment_gain"] is None
+    for family in ("vae", "rbm", "dbn"):  # features of a trained model beat chance (10%) by a wide margin
+        assert results["results"][family]["linear_probe_acc"] > 0.5, family
+
+
+def test_report_files_agree_and_html_is_self_contained(compare_report):
+    results = json.loads((compare_report / "results.json").read_text())
+    html = (compare_report / "report.html").read_text()
+    md = (compare_report / "report.md").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert html.count("data:image/png;base64,") >= 2 * len(FAMILIES)  # samples and losses at least
+    assert 'id="summary"' in html
+    for m in METRICS:
+        assert f'data-metric="{m.key}"' in html and m.label in md
+    fid = results["results"]["vae"]["fid"]
+    assert f"{fid:.4g}" in md and f"{fid:.4g}" in html  # the same numbers in all three
+
+
+def test_winner_logic():
+    metrics = (Metric("fid", "FID", "lower", ""), Metric("acc", "acc", "higher", ""),
+               Metric("secs", "time", "", ""), Metric("none", "n/a everywhere", "higher", ""))
+    results = {"gan": {"fid": 30.0, "acc": 0.9, "secs": 1.0, "none": None},
+               "vae": {"fid": 10.0, "acc": 0.95, "secs": 2.0, "none": None},
+               "rbm": {"fid": None, "acc": 0.95, "secs": 0.5, "none": None},
+               "dbn": {"fid": float("nan"), "acc": 0.1, "secs": 3.0}}
+    assert winners(results, metrics) == {"fid": ["vae"], "acc": ["vae", "rbm"], "secs": [], "none": []}
+
+
+def test_a_failing_family_gets_na_and_the_rest_go_on(monkeypatch, tmp_path):
+    from genmodels.apps import compare as mod
+
+    real_fit = mod._FamilyRun.fit
+
+    def fit(self, verbose):
+        if self.family == "gan":
+            raise FloatingPointError("generator diverged")
+        return real_fit(self, verbose)
+
+    monkeypatch.setattr(mod._FamilyRun, "fit", fit)
+    results = mod.compare("digits", budget=0.3, out=tmp_path / "c", families=("gan", "rbm"), quiet=True)
+    assert all(v is None for v in results["results"]["gan"].values())
+    assert "generator diverged" in results["reasons"]["gan"]["fid"]
+    assert results["results"]["rbm"]["fid"] is not None
+    assert "rbm" in results["winners"]["fid"]
+
+
+# --- command line --------------------------------------------------------------------------------------------
+def test_cli_compare_and_demo(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", "digits", "--budget", "0.5", "-o", str(out), "--families", "vae", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "| linear-probe accuracy |" in printed and str(out / "report.html") in printed
+    assert json.loads((out / "results.json").read_text())["families"] == ["vae"]
+    demo = tmp_path / "demo"
+    assert main(["demo", "--out", str(demo), "--budget", "0.5", "--families", "rbm", "-q"]) == 0
+    assert (demo / "report.html").exists() and str(demo / "report.html") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--families", "gan,flow"], "unknown family flow"),
+    (["--budget", "-5"], "budget must be a positive"),
+    (["--data", "nosuch:thing"], "unknown data spec"),
+])
+def test_cli_compare_bad_input_exits_2(tmp_path, capsys, args, message):
+    assert main(["compare", "-o", str(tmp_path / "x"), "-q", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # nothing trained, nothing written
