@@ -323,6 +323,49 @@ def detect(run: Path | None, data: str, family: str, output: Path, contamination
     click.echo(json.dumps(summary))
 
 
+@app.command()
+@click.argument("run", type=PathArg)
+@click.option("--data", "-d", required=True, help=DATA_HELP)
+@click.option("--split", type=click.Choice(["train", "test", "all"]), default="test", show_default=True)
+@click.option("--noise", type=click.Choice(["gaussian", "salt_pepper", "mask"]), default="gaussian", show_default=True,
+              help="corruption: Gaussian noise, salt-and-pepper pixels, or a masked square")
+@click.option("--level", type=float, default=0.3, show_default=True,
+              help="noise std (fraction of the value range), fraction of pixels, or fraction of the area masked")
+@click.option("-n", "n", type=int, default=1000, show_default=True, help="images to corrupt and restore")
+@click.option("--steps", type=int, default=1, show_default=True, help="reconstruction passes")
+@click.option("--out", "-o", type=PathArg, help="folder for metrics.json and denoise.png (default: RUN/denoise)")
+@click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
+@click.option("--seed", type=int, default=0, show_default=True)
+def denoise(run: Path, data: str, split: str, noise: str, level: float, n: int, steps: int, out: Path | None,
+            binarize: str | None, seed: int) -> None:
+    """Corrupt images and restore them with the model's reconstruction: PSNR and SSIM before and after."""
+    from .apps.denoise import denoise_run
+
+    model = load(run)
+    dataset = load_dataset(data, split, binarize=binarize, seed=seed)
+    click.echo(json.dumps(denoise_run(model, dataset, out or run / "denoise", noise, level, n, seed, steps), indent=2))
+
+
+@app.command()
+@click.argument("run", type=PathArg)
+@click.option("--data", "-d", required=True, help=DATA_HELP + " (labelled)")
+@click.option("--method", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True, help="2-D map")
+@click.option("--out", "-o", type=PathArg, help="folder for metrics.json and feature_map.png (default: RUN/represent)")
+@click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
+@click.option("--label", help="label column of a CSV/Parquet file")
+@click.option("--seed", type=int, default=0, show_default=True)
+def represent(run: Path, data: str, method: str, out: Path | None, binarize: str | None, label: str | None,
+              seed: int) -> None:
+    """Linear-probe and 5-NN accuracy of the model's features (train split -> test split) next to raw pixels,
+    and a 2-D map of the test features."""
+    from .apps.represent import represent_run
+
+    model = load(run)
+    train_set = load_dataset(data, "train", label=label, binarize=binarize, seed=seed)
+    test_set = load_dataset(data, "test", label=label, binarize=binarize, seed=seed + 1)
+    click.echo(json.dumps(represent_run(model, train_set, test_set, out or run / "represent", method, seed), indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with a one-line message and no traceback)."""
     try:
