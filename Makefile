@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 	$(BIN)/genmodels demo
 
 test: $(VENV)/.installed
+	-bash .ci/ensure-chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
