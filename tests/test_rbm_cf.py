@@ -54,6 +54,23 @@ def test_beats_global_and_item_mean_baselines(ratings, fitted):
     assert fitted.score(test) == pytest.approx(-model_rmse)
 
 
+def test_item_based_orientation_learns_and_agrees_with_predict_all(ratings):
+    train, test = ratings
+    truth = test["rating"].to_numpy()
+    item_means = train.groupby("item")["rating"].mean()
+    item_rmse = rmse(truth, test["item"].map(item_means).fillna(train["rating"].mean()).to_numpy())
+    model = RatingsRBM(n_hidden=20, epochs=30, batch_size=8, lr=0.05, weight_decay=0.001, orientation="item",
+                       seed=0, verbose=0).fit(train)
+    pred = model.predict(test["user"].to_numpy(), test["item"].to_numpy())
+    assert rmse(truth, pred) < 0.85 * item_rmse
+    users = np.unique(test["user"].to_numpy())[:10]  # one code path per orientation: the same numbers
+    every = model.predict_all(users)
+    one = model.predict(np.repeat(users, len(model.items_)), np.tile(model.items_, len(users)))
+    np.testing.assert_allclose(every.ravel(), one, atol=1e-5)
+    with pytest.raises(DataError, match="orientation"):
+        RatingsRBM(orientation="both").fit(train)
+
+
 def test_predict_shapes_and_frame_input(ratings, fitted):
     _, test = ratings
     row = test.iloc[0]
