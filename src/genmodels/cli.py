@@ -199,7 +199,7 @@ def compare(data: str, budget: float, out: Path, families: str, seed: int, quiet
 
 @app.command()
 @click.option("--out", "-o", type=PathArg, default=Path("runs/demo"), show_default=True, help="output folder")
-@click.option("--budget", "-b", type=float, default=20, show_default=True, help="training seconds per family")
+@click.option("--budget", "-b", type=float, default=25, show_default=True, help="training seconds per family")
 @click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
 def demo(out: Path, budget: float, families: str, quiet: bool) -> None:
