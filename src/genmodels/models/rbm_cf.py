@@ -15,8 +15,7 @@ for one batch of users.
 
 orientation="item" swaps the roles (as Sedhain et al. 2015, AutoRec, compare user- and item-based models): each
 item is one RBM whose visible softmax units are the users who rated it. On MovieLens 100K it is clearly the better
-of the two (benchmarks/cf_movielens.py): an item has more ratings than a user, so its hidden code is better
-determined.
+of the two (benchmarks/cf_movielens.py): there, 1682 item rows train 0.94M weights against 943 user rows for 1.68M.
 """
 
 from __future__ import annotations
