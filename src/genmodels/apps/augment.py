@@ -141,49 +141,33 @@ def default_generator(
     from ..models.per_class import PerClassModel
 
     def sized(batch: int, rows: int) -> int:
-        return (
-            int(epochs)
-            if epochs is not None
-            else int(min(500, max(5, math.ceil(steps * batch / max(rows, 1)))))
-        )
+        if epochs is not None:
+            return int(epochs)
+        return int(min(500, max(5, math.ceil(steps * batch / max(rows, 1)))))
 
     batch = max(1, min(64, int(n_rows)))
+    shared = {
+        "conditional": True,
+        "arch": "mlp",
+        "batch_size": batch,
+        "epochs": sized(batch, n_rows),
+        "seed": seed,
+        "verbose": verbose,
+    }
     if family == "gan":
-        return GAN(
-            conditional=True,
-            arch="mlp",
-            hidden_dims=(256, 256),
-            latent_dim=32,
-            encoder=False,
-            batch_size=batch,
-            epochs=sized(batch, n_rows),
-            seed=seed,
-            verbose=verbose,
-        )
+        return GAN(hidden_dims=(256, 256), latent_dim=32, encoder=False, **shared)
     if family == "vae":
-        return VAE(
-            conditional=True,
-            arch="mlp",
-            hidden_dims=(256, 128),
-            latent_dim=16,
-            batch_size=batch,
-            epochs=sized(batch, n_rows),
-            seed=seed,
-            verbose=verbose,
-        )
+        return VAE(hidden_dims=(256, 128), latent_dim=16, **shared)
     if family == "rbm":
-        per_class = max(1, int(n_rows) // 10)
-        return PerClassModel(
-            RBM(
-                n_hidden=64,
-                lr=0.05,
-                batch_size=10,
-                burn_in=500,
-                verbose=verbose,
-                epochs=sized(10, per_class) if epochs is None else int(epochs) // 2 or 1,
-            ),
-            seed=seed,
-        )
+        rbm = RBM(
+            n_hidden=64,
+            lr=0.05,
+            batch_size=10,
+            burn_in=500,
+            verbose=verbose,
+            epochs=sized(10, max(1, int(n_rows) // 10)),
+        )  # each class model sees about a tenth of the rows
+        return PerClassModel(rbm, seed=seed)
     raise DataError(f"model must be one of {', '.join(GENERATORS)}; got {family!r}")
 
 

@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import as_dataset
 from ..errors import DataError
-from .base import _row_shape
+from .base import GenerativeModel, _row_shape
 
 
 class PerClassModel(BaseEstimator):
@@ -55,9 +56,10 @@ class PerClassModel(BaseEstimator):
             self.estimators_.append(model.fit(rows[data.y == i], **fit_params))
         self.train_seconds_ = time.perf_counter() - started
         first = self.estimators_[0]
-        for name in ("input_shape_", "data_shape_", "n_features_in_", "device_"):
+        for name in ("input_shape_", "data_shape_", "n_features_in_"):
             if hasattr(first, name):
                 setattr(self, name, getattr(first, name))
+        self.device_ = getattr(first, "device_", torch.device("cpu"))
         return self
 
     # --- what the apps ask of a conditional generative model ---------------------------------------------------
@@ -75,16 +77,8 @@ class PerClassModel(BaseEstimator):
     def _label_codes(self, y, n: int, rng: np.random.Generator) -> np.ndarray:
         if y is None:
             return rng.choice(self.n_classes_, size=n, p=self.class_prior_)
-        values = np.atleast_1d(np.asarray(y, dtype=object))
-        if len(values) == 1:
-            values = np.repeat(values, n)
-        if len(values) != n:
-            raise DataError(f"y: expected 1 or {n} labels, got {len(values)}")
-        index = {c: i for i, c in enumerate(self.classes_)}
-        try:
-            return np.array([index[v.item() if hasattr(v, "item") else v] for v in values], dtype=np.int64)
-        except KeyError as e:
-            raise DataError(f"y: unknown class {e.args[0]!r}; the model knows {self.classes_}") from None
+        # the same checks and messages as every family's conditional sampling
+        return GenerativeModel._encode_labels(self, y, n, torch.Generator()).cpu().numpy()
 
     def sample(self, n: int, y=None, *, seed: int | None = None) -> np.ndarray:
         """n samples; row i comes from the model of class y[i] (one label or n labels). `seed=` gives a
