@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from genmodels import DataError
 from genmodels.data.tabular import ADULT_DISCRETE, TabularEncoder, load_adult
@@ -115,3 +116,181 @@ def test_load_adult(shared_data):
     back = enc.inverse_transform(enc.transform(train.iloc[:2000]))
     for c in [*ADULT_DISCRETE, "age", "hours-per-week"]:
         pd.testing.assert_series_equal(back[c], train[c].iloc[:2000], check_names=False)
+
+
+# --- synthesizer ---------------------------------------------------------------------------------------------
+from genmodels import TabularSynthesizer, load  # noqa: E402
+
+
+def dependent_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """y copies x 90% of the time; z's mean is set by x: what independent columns cannot reproduce."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array(["a", "b", "c"], dtype=object), n, p=[0.5, 0.3, 0.2])
+    y = np.where(rng.random(n) < 0.9, x, rng.choice(np.array(["a", "b", "c"], dtype=object), n))
+    z = np.select([x == "a", x == "b"], [0.0, 10.0], 20.0) + rng.normal(0, 1, n)
+    return pd.DataFrame({"x": x, "y": y, "z": z})
+
+
+@pytest.fixture(scope="module")
+def gan_model():
+    return TabularSynthesizer(model="gan", epochs=30, batch_size=100, seed=3, verbose=0).fit(mixed_frame(600))
+
+
+@pytest.fixture(scope="module")
+def vae_model():
+    return TabularSynthesizer(model="vae", epochs=30, batch_size=100, seed=3, verbose=0).fit(mixed_frame(600))
+
+
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_samples_keep_columns_dtypes_and_categories(which, gan_model, vae_model):
+    model = gan_model if which == "gan" else vae_model
+    df = mixed_frame(600)
+    s = model.sample(300, seed=0)
+    assert len(s) == 300 and list(s.columns) == list(df.columns)
+    assert s.dtypes.tolist() == df.dtypes.tolist()
+    assert list(s["cat"].cat.categories) == ["a", "b", "c", "never"]
+    assert set(s["text"].dropna()) <= {"x", "y", "z", "rare"} and s["text"].isna().any()
+    assert s["count"].between(df["count"].min(), df["count"].max()).all()
+    assert s["when"].dt.year.eq(2021).all() or s["when"].isna().any()
+
+
+def test_same_seed_same_model_and_same_samples(gan_model):
+    again = TabularSynthesizer(model="gan", epochs=30, batch_size=100, seed=3, verbose=0).fit(mixed_frame(600))
+    pd.testing.assert_frame_equal(gan_model.sample(200, seed=5), again.sample(200, seed=5))
+    a, b = gan_model.module_.state_dict(), again.module_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not gan_model.sample(200, seed=5).equals(gan_model.sample(200, seed=6))
+
+
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_conditions_on_several_columns_return_exactly_n_matching_rows(which, gan_model, vae_model):
+    model = gan_model if which == "gan" else vae_model
+    s = model.sample(150, conditions={"text": "y", "flag": True, "cat": "b"}, seed=1)
+    assert len(s) == 150
+    assert (s["text"] == "y").all() and s["flag"].all() and (s["cat"] == "b").all()
+    assert s.dtypes.tolist() == mixed_frame(600).dtypes.tolist()
+
+
+def test_rare_category_survives_without_dp(gan_model):
+    assert "rare" in next(c for c in gan_model.encoder_.columns_ if c["name"] == "text")["categories"]
+    s = gan_model.sample(20, conditions={"text": "rare"}, seed=0)  # the condition vector asks the generator for it
+    assert (s["text"] == "rare").all() and len(s) == 20
+
+
+def test_condition_errors(gan_model):
+    with pytest.raises(DataError, match="no category 'w'"):
+        gan_model.sample(5, conditions={"text": "w"})
+    with pytest.raises(DataError, match="unknown column 'nope'"):
+        gan_model.sample(5, conditions={"nope": 1})
+    with pytest.raises(DataError, match="continuous"):
+        gan_model.sample(5, conditions={"bimodal": 1.0})
+    with pytest.raises(DataError, match="positive integer"):
+        gan_model.sample(0)
+
+
+def test_fit_bad_input():
+    with pytest.raises(DataError, match="empty"):
+        TabularSynthesizer(epochs=1, verbose=0).fit(pd.DataFrame({"a": []}))
+    with pytest.raises(DataError, match="all missing"):
+        TabularSynthesizer(epochs=1, verbose=0).fit(pd.DataFrame({"a": [1.0, 2.0], "b": [None, None]}))
+    with pytest.raises(DataError, match="multiple of pac"):
+        TabularSynthesizer(epochs=1, batch_size=55, verbose=0).fit(mixed_frame(50))
+    with pytest.raises(DataError, match="'gan' or 'vae'"):
+        TabularSynthesizer(model="rbm", verbose=0).fit(mixed_frame(50))
+
+
+def test_saved_model_holds_no_training_rows_and_loads_back(gan_model, tmp_path):
+    df = mixed_frame(600)
+    rng = np.random.default_rng(0)
+    df["account"] = rng.uniform(100000.0, 900000.0, len(df)).round(2)
+    planted = 424242.4242  # a unique ID-like value in the middle of its column's range
+    df.loc[123, "account"] = planted
+    model = TabularSynthesizer(model="gan", epochs=2, batch_size=100, verbose=0).fit(df)
+    model.save(tmp_path / "m")
+    blob = b"".join(p.read_bytes() for p in sorted((tmp_path / "m").iterdir()))
+    for needle in (b"424242.4242", b"4242424", np.float64(planted).tobytes(), np.float32(planted).tobytes()):
+        assert needle not in blob
+    assert b"bimodal" in blob and b'"never"' in blob  # column names and category sets are stored
+    loaded = load(tmp_path / "m")
+    assert isinstance(loaded, TabularSynthesizer)
+    pd.testing.assert_frame_equal(loaded.sample(100, seed=2), model.sample(100, seed=2))
+    pd.testing.assert_frame_equal(loaded.sample(30, conditions={"flag": True}, seed=2),
+                                  model.sample(30, conditions={"flag": True}, seed=2))
+
+
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_learns_a_dependency_independent_columns_cannot(which):
+    df = dependent_frame()
+    # 1200 steps each (about 13 s for the GAN, 5 s for the VAE on one thread)
+    epochs, batch = (80, 100) if which == "gan" else (40, 50)
+    model = TabularSynthesizer(model=which, epochs=epochs, batch_size=batch, seed=0, verbose=0).fit(df)
+    s = model.sample(3000, seed=0)
+    agree = float((s["x"] == s["y"]).mean())  # P(y = x): 0.93 in the data
+    independent = float((df["x"].value_counts(normalize=True) * df["y"].value_counts(normalize=True)).sum())
+    truth = float((df["x"] == df["y"]).mean())
+    if which == "gan":
+        assert abs(agree - truth) < 0.08, (agree, truth)
+    assert agree > independent + 0.3, (agree, truth, independent)  # independent columns: 0.37
+    means = s.groupby("x")["z"].mean()  # 0, 10, 20 in the data; the same for every x if z ignored x
+    assert means["a"] < means["b"] < means["c"] and means["c"] - means["a"] > 8, means.to_dict()
+    freq = s["x"].value_counts(normalize=True)
+    assert abs(freq["a"] - 0.5) < 0.08 and abs(freq["c"] - 0.2) < 0.08, freq.to_dict()
+
+
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_dp_run_reports_finite_epsilon_within_budget(which, tmp_path):
+    df = dependent_frame(1000)
+    model = TabularSynthesizer(model=which, epochs=3, batch_size=100, epsilon=3.0, delta=1e-5, seed=0,
+                               verbose=0).fit(df)
+    spent = model.privacy_spent_
+    assert set(spent) >= {"epsilon", "delta", "encoder_epsilon", "sgd_epsilon"}
+    assert np.isfinite(spent["epsilon"]) and 0 < spent["sgd_epsilon"] <= 2.4 + 1e-6
+    assert spent["encoder_epsilon"] == pytest.approx(0.6) and spent["epsilon"] <= 3.0 + 1e-6
+    assert spent["delta"] <= 1e-5
+    s = model.sample(200, seed=0)
+    assert len(s) == 200 and set(s["x"]) <= {"a", "b", "c"}
+    model.save(tmp_path / "dp")
+    assert load(tmp_path / "dp").privacy_spent_ == spent
+
+
+def test_estimator_contract():
+    from sklearn.base import clone
+
+    m = TabularSynthesizer(model="vae", epochs=7, generator_dim=(64, 64))
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c is not m
+
+
+# --- command line --------------------------------------------------------------------------------------------
+def test_cli_synth_writes_csv_report_and_model(tmp_path, capsys):
+    from genmodels.cli import main
+
+    src = tmp_path / "table.csv"
+    dependent_frame(400).to_csv(src, index=False)
+    out = tmp_path / "out" / "synth.csv"
+    rc = main(["synth", str(src), "--rows", "120", "-o", str(out), "--model", "vae", "--epochs", "3", "--target", "y",
+               "--epsilon", "4", "--batch-size", "100", "--save-model", str(tmp_path / "model"), "--quiet"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    synth = pd.read_csv(out)
+    assert len(synth) == 120 and list(synth.columns) == ["x", "y", "z"]
+    assert (out.parent / "report.html").is_file()
+    import json
+
+    report = json.loads((out.parent / "report.json").read_text())
+    assert report["model"]["privacy_spent"]["epsilon"] <= 4 + 1e-6 and "ml_efficacy" in report
+    assert "epsilon" in text and str(out) in text
+    assert load(tmp_path / "model").privacy_spent_["epsilon"] == report["model"]["privacy_spent"]["epsilon"]
+
+
+@pytest.mark.parametrize("content, message", [(b"\x89PNG\r\n\x1a\n\x00\x00binary", "not a CSV"),
+                                              (b"", "empty"), (b"a,b\n", "no rows")])
+def test_cli_synth_rejects_a_file_that_is_not_a_csv(tmp_path, capsys, content, message):
+    from genmodels.cli import main
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    rc = main(["synth", str(bad), "--rows", "5", "-o", str(tmp_path / "s.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert main(["synth", str(tmp_path / "missing.csv"), "--rows", "5", "-o", str(tmp_path / "s.csv")]) == 2

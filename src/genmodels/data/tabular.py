@@ -319,8 +319,7 @@ class TabularEncoder:
             except TypeError:  # mixed types: order by text
                 values = sorted(values, key=str)
             observed = [_native(v) for v in values]
-        codes = pd.Categorical(s, categories=pd.Index(observed, dtype=object)
-                               if _mixed(observed) else observed).codes.astype(np.int64)
+        codes = _category_codes(observed, s)
         counts = np.bincount(codes[codes >= 0], minlength=len(observed)).astype(np.float64)
         n_missing = float(missing.sum())
         used_delta = 0.0
@@ -387,7 +386,8 @@ class TabularEncoder:
             weights = np.full(len(means), 1.0 / len(means))
         spec.update(min=lo, max=hi, means=[float(v) for v in means], stds=[float(v) for v in stds],
                     weights=[float(v) for v in weights], has_missing=has_missing,
-                    missing_none=False, integer=spec["dtype"]["kind"] in ("int", "datetime"))
+                    missing_none=False, integer=spec["dtype"]["kind"] in ("int", "datetime"),
+                    impute=eps is not None)  # under DP, missing values the noisy count missed sit at a mode
         return 0.0
 
     @staticmethod
@@ -453,8 +453,7 @@ class TabularEncoder:
     def _codes(self, spec: dict, s: pd.Series) -> np.ndarray:
         cats = spec["categories"]
         missing = s.isna().to_numpy()
-        codes = pd.Categorical(s, categories=pd.Index(cats, dtype=object) if _mixed(cats) else cats).codes
-        codes = codes.astype(np.int64)
+        codes = _category_codes(cats, s)
         unknown = (codes < 0) & ~missing
         if unknown.any():
             if spec["unknown_to"] is None:
@@ -483,7 +482,7 @@ class TabularEncoder:
                 out[rows, spans[0][0] + self._codes(spec, s)] = 1.0
                 continue
             x, missing = self._numbers(s, spec)
-            if missing.any() and not spec["has_missing"]:
+            if missing.any() and not spec["has_missing"] and not spec.get("impute"):
                 raise DataError(f"column {spec['name']!r} has missing values, but had none in training")
             x = np.clip(x, spec["min"], spec["max"])
             means, stds = np.asarray(spec["means"]), np.asarray(spec["stds"])
@@ -503,7 +502,9 @@ class TabularEncoder:
         training table's column order, dtypes and category sets. `sigmas` (TVAE): per-output-column noise
         added to the continuous offsets with `rng`."""
         self._check_fitted()
-        data = np.asarray(data, dtype=np.float64)
+        data = np.asarray(data)
+        if data.dtype not in (np.float32, np.float64):
+            data = data.astype(np.float32)
         if data.ndim != 2 or data.shape[1] != self.output_dim_:
             raise DataError(f"expected an array of shape (N, {self.output_dim_}), got {data.shape}")
         cols = {}
@@ -524,7 +525,7 @@ class TabularEncoder:
                     s = pd.Series(list(values))
                 cols[spec["name"]] = self._restore(s, spec, cats)
                 continue
-            alpha = data[:, spans[0][0]].copy()
+            alpha = data[:, spans[0][0]].astype(np.float64)
             if sigmas is not None:
                 alpha = (rng or np.random.default_rng()).normal(alpha, sigmas[spans[0][0]])
             alpha = np.clip(alpha, -1, 1)
@@ -606,8 +607,32 @@ class TabularEncoder:
         raise DataError(f"column {column!r} has no category {value!r}; known: {spec['categories'][:20]}")
 
 
-def _mixed(values: list) -> bool:
-    return len({type(v) for v in values}) > 1
+def _category_codes(categories: list, s: pd.Series) -> np.ndarray:
+    """Index of each value among `categories`; -1 for missing and unknown values."""
+    index = pd.Index(categories, dtype=object)
+    return index.get_indexer(s.astype(object).to_numpy()).astype(np.int64)
 
 
-__all__ = ["ADULT_COLUMNS", "ADULT_DISCRETE", "TabularEncoder", "fit_mixture", "load_adult"]
+
+
+def read_csv_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A CSV file as a DataFrame, or a DataError that says why it is not one (missing, binary, empty, unparsable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if b"\x00" in head:
+        raise DataError(f"{path}: not a CSV file (binary content)")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the CSV file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{path}: not a readable CSV file ({str(e).splitlines()[0]})") from None
+    if df.shape[0] == 0:
+        raise DataError(f"{path}: the CSV file has a header but no rows")
+    return df
+
+
+__all__ = ["ADULT_COLUMNS", "ADULT_DISCRETE", "TabularEncoder", "fit_mixture", "load_adult", "read_csv_table"]

@@ -11,10 +11,11 @@ from .dbn import DBN
 from .gan import GAN
 from .rbm import RBM
 from .rbm_cf import RatingsRBM
+from .tabular import TabularSynthesizer
 from .vae import VAE
 
 FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
-                                             "rbm_cf": RatingsRBM}
+                                             "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer}
 
 
 def load(path: str | Path) -> GenerativeModel:
@@ -34,4 +35,4 @@ def load(path: str | Path) -> GenerativeModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "RatingsRBM", "load"]
+__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "RatingsRBM", "TabularSynthesizer", "load"]

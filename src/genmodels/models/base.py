@@ -111,6 +111,9 @@ class GenerativeModel(BaseEstimator):
     def _load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
         pass
 
+    def _restore_fitted(self, fitted: dict[str, Any]) -> None:
+        """Load time, before `_build(None)`: fitted state a family keeps in config.json's "fitted" section."""
+
     # --- shared public surface -------------------------------------------------------------------------------
     @property
     def n_classes_(self) -> int:
@@ -245,6 +248,7 @@ class GenerativeModel(BaseEstimator):
         model.device_ = resolve_device("cpu" if params.get("device", "auto") == "auto" and not
                                        torch.cuda.is_available() else params.get("device", "auto"))
         try:
+            model._restore_fitted(fitted)
             with torch.random.fork_rng(devices=[]):  # initial weights are overwritten; keep the caller's RNG
                 model._build(None)
         except (TypeError, ValueError, RuntimeError) as e:
