@@ -130,6 +130,7 @@ def row(name: str, r: dict) -> dict:
             "accuracy": syn["accuracy"], "F1 >50K": syn["f1"], "ROC AUC": syn["roc_auc"],
             "column fidelity": r["column_fidelity"], "pair similarity": r["pair_similarity"],
             "DCR p5 (synth/holdout)": p["dcr"]["ratio_p5"], "DCR median ratio": p["dcr"]["ratio_median"],
+            "DCR train/holdout": p["dcr"]["overfit_ratio_median"],
             "exact copies": p["exact_copies"]["synthetic"], "MIA AUC": p["membership_inference"]["auc"]}
 
 
@@ -247,6 +248,9 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)  # numpy/scikit-learn BLAS and OpenMP too (ctgan's mixture fits use them)
     warnings.filterwarnings("ignore", category=UserWarning)  # opacus and ctgan's chatter
     warnings.filterwarnings("ignore", category=FutureWarning)
     train, test, discrete = load(args.quick)

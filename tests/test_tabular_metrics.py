@@ -130,6 +130,7 @@ def test_copies_of_training_rows_are_flagged(tables):
     d = dcr(train, train.copy(), DISCRETE, holdout)
     assert d["synthetic_to_train"]["p5"] == 0.0 and d["synthetic_to_train"]["median"] == 0.0
     assert d["holdout_to_train"]["median"] > 0.1 and d["ratio_median"] == 0.0
+    assert d["overfit_ratio_median"] == 0.0
     assert exact_copy_rate(train, train, DISCRETE, holdout) == {"synthetic": 1.0, "holdout": 0.0}
     assert membership_inference_auc(train, train, holdout, DISCRETE)["auc"] > 0.95
 
@@ -138,7 +139,7 @@ def test_independent_sample_does_not_leak(tables):
     train, holdout, other = tables
     rep = privacy_report(train, other, DISCRETE, holdout)
     assert 0.4 < rep["membership_inference"]["auc"] < 0.6
-    assert 0.7 < rep["dcr"]["ratio_median"] < 1.4
+    assert 0.7 < rep["dcr"]["ratio_median"] < 1.4 and 0.8 < rep["dcr"]["overfit_ratio_median"] < 1.25
     assert rep["exact_copies"]["synthetic"] == 0.0
     # no hold-out: the baseline is each training row's nearest other training row, and no MIA
     alone = privacy_report(train, other, DISCRETE)

@@ -180,7 +180,12 @@ def _sections(result: dict[str, Any], tags: list[str], pairs_png: Path | None) -
                 summary.append({"measure": f"ML efficacy {k}: real -> synthetic",
                                 "value": f"{eff['real'][k]:.4f} -> {eff['synthetic'][k]:.4f}"})
     d = priv["dcr"]
-    summary += [{"measure": "DCR 5th percentile: synthetic / baseline", "value": d["ratio_p5"]},
+    summary += [{"measure": f"DCR 5th percentile: synthetic / {d['baseline'].replace('_', ' ')}",
+                 "value": d["ratio_p5"]}]
+    if "overfit_ratio_median" in d:
+        summary.append({"measure": "synthetic rows' median distance to training / to hold-out rows (1 = no "
+                        "preference)", "value": d["overfit_ratio_median"]})
+    summary += [
                 {"measure": "exact copies of training rows", "value": f"{priv['exact_copies']['synthetic']:.2%}"},
                 {"measure": "membership-inference AUC (0.5 = no leak)",
                  "value": priv["membership_inference"]["auc"] if priv["membership_inference"]["auc"] is not None
@@ -207,9 +212,14 @@ def _sections(result: dict[str, Any], tags: list[str], pairs_png: Path | None) -
     base = d["baseline"]
     rows = [{"rows": "synthetic -> train", **_fmt_metrics(d["synthetic_to_train"])},
             {"rows": base.replace("_", " "), **_fmt_metrics(d[base])}]
+    if "synthetic_to_holdout" in d:
+        rows += [{"rows": "synthetic -> as many train rows as hold-out rows",
+                  **_fmt_metrics(d["synthetic_to_train_same_size"])},
+                 {"rows": "synthetic -> hold-out", **_fmt_metrics(d["synthetic_to_holdout"])}]
     sections.append(("Privacy", "<p>Distance to the closest training row (standardised continuous, one-hot "
-                     "categorical). Synthetic rows much closer than the baseline (ratio well below 1) suggest "
-                     "memorised rows.</p>" + table(rows, "dcr")
+                     "categorical). Synthetic rows much closer to the training rows than to unseen rows "
+                     "suggest memorised rows; rows close to both only sit in dense regions.</p>"
+                     + table(rows, "dcr")
                      + table([{"measure": k, "value": v} for k, v in priv["exact_copies"].items()], "copies")
                      + table([_fmt_metrics(priv["membership_inference"])], "mia")))
     return sections

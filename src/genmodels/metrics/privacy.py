@@ -136,15 +136,28 @@ def dcr(train: pd.DataFrame, synth: pd.DataFrame, discrete_columns: Sequence[str
     """Distance to closest training record: 5th percentile, median and mean for synthetic rows, and for
     hold-out rows as the baseline. Without a hold-out the baseline is each training row's distance to its
     nearest *other* training row (leave-one-out), which is what "unseen real rows" look like when no
-    rows were held back."""
+    rows were held back.
+
+    A generator that piles its rows into the dense regions also gets small distances without copying
+    anyone, so with a hold-out the synthetic rows are also measured against the hold-out rows and against
+    as many training rows: `overfit_ratio_median` = median distance to those training rows / median
+    distance to the hold-out rows is ~1 when the synthetic rows favour no one, well below 1 when they sit
+    nearer the rows the generator trained on."""
     enc = _prepare(train, synth, holdout, discrete_columns)
     rng = np.random.default_rng(seed)
     ref_frame = _subsample(train, max_reference, rng)
     ref = enc.transform(ref_frame)
-    d_synth = _nearest(ref, enc.transform(_subsample(synth, max_rows, rng)))
+    query = enc.transform(_subsample(synth, max_rows, rng))
+    d_synth = _nearest(ref, query)
+    extra: dict[str, Any] = {}
     if holdout is not None:
         d_base = _nearest(ref, enc.transform(_subsample(holdout, max_rows, rng)))
         baseline = "holdout_to_train"
+        hold_ref = enc.transform(_subsample(holdout, max_reference, rng))
+        same_size = ref[np.sort(rng.choice(len(ref), min(len(ref), len(hold_ref)), replace=False))]
+        to_train, to_hold = _summary(_nearest(same_size, query)), _summary(_nearest(hold_ref, query))
+        extra = {"synthetic_to_train_same_size": to_train, "synthetic_to_holdout": to_hold,
+                 "overfit_ratio_median": _ratio(to_train["median"], to_hold["median"])}
     else:
         from sklearn.neighbors import NearestNeighbors
 
@@ -155,7 +168,7 @@ def dcr(train: pd.DataFrame, synth: pd.DataFrame, discrete_columns: Sequence[str
     s, b = _summary(d_synth), _summary(d_base)
     return {"synthetic_to_train": s, baseline: b, "baseline": baseline,
             "ratio_p5": _ratio(s["p5"], b["p5"]), "ratio_median": _ratio(s["median"], b["median"]),
-            "n_query": len(d_synth), "n_reference": len(ref)}
+            **extra, "n_query": len(d_synth), "n_reference": len(ref)}
 
 
 def membership_inference_auc(train: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame,
