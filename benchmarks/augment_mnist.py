@@ -29,7 +29,9 @@ from genmodels.data import data_root, load_dataset
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--families", default="gan,vae,rbm")
     parser.add_argument("--budgets", default="100,500,2000")
     parser.add_argument("--ratios", default="0.5,1,2")
@@ -46,20 +48,43 @@ def main() -> None:
     rows, started = [], time.perf_counter()
     for family in args.families.split(","):
         t0 = time.perf_counter()
-        rows += augmentation_study(lambda n, f=family: default_generator(f, n, seed=args.seed), train.X, train.y,
-                                   test.X, test.y, budgets, ratios, args.seed, args.classifier, family,
-                                   progress=lambda r: print(format_table([r]).splitlines()[1], flush=True))
+        rows += augmentation_study(
+            lambda n, f=family: default_generator(f, n, seed=args.seed),
+            train.X,
+            train.y,
+            test.X,
+            test.y,
+            budgets,
+            ratios,
+            args.seed,
+            args.classifier,
+            family,
+            progress=lambda r: print(format_table([r]).splitlines()[1], flush=True),
+        )
         print(f"{family}: {time.perf_counter() - t0:.0f} s", flush=True)
     seconds = time.perf_counter() - started
     print(format_table(rows))
-    table = [{"model": r["label"], "real": r["n_real"], "ratio": r["ratio"], "synthetic": r["n_synthetic"],
-              "acc real": round(r["acc_real"], 4), "acc real+syn": round(r["acc_augmented"], 4),
-              "gain": round(r["gain"], 4), "syn label acc": round(r["synthetic_label_acc"], 3),
-              "fit s": r["fit_seconds"]} for r in rows]
+    table = [
+        {
+            "model": r["label"],
+            "real": r["n_real"],
+            "ratio": r["ratio"],
+            "synthetic": r["n_synthetic"],
+            "acc real": round(r["acc_real"], 4),
+            "acc real+syn": round(r["acc_augmented"], 4),
+            "gain": round(r["gain"], 4),
+            "syn label acc": round(r["synthetic_label_acc"], 3),
+            "fit s": r["fit_seconds"],
+        }
+        for r in rows
+    ]
     _common.print_table(table, f"augmentation on MNIST ({args.classifier}, {len(test)} test images)")
     name = "augment_mnist" if args.classifier == "logreg" else f"augment_mnist_{args.classifier}"
-    write_augmentation_plot(rows, RESULTS / f"{name}.png",
-                            f"MNIST augmentation ({args.classifier} classifier, {len(test)} test images)")
+    write_augmentation_plot(
+        rows,
+        RESULTS / f"{name}.png",
+        f"MNIST augmentation ({args.classifier} classifier, {len(test)} test images)",
+    )
     _common.write_result(name, {"settings": vars(args), "seconds": round(seconds, 1), "rows": rows})
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sklearn.base import clone
 
-from genmodels import GAN, RBM, VAE
+from genmodels import DBN, GAN, RBM, VAE
 from genmodels.apps.augment import (
     augment_scores,
     augmentation_study,
@@ -41,6 +41,8 @@ def fitted(digits):
         "vae": VAE(latent_dim=8, hidden_dims=(128, 64), epochs=30, batch_size=32, verbose=0).fit(train),
         "rbm": RBM(n_hidden=128, epochs=20, batch_size=20, lr=0.05, verbose=0).fit(train),
         "gan": GAN(hidden_dims=(128, 128), latent_dim=16, epochs=20, batch_size=32, verbose=0).fit(train),
+        # X alone: given the Dataset (with its labels) a DBN would also fine-tune as a classifier
+        "dbn": DBN(layers=(128, 64), pretrain_epochs=20, batch_size=20, verbose=0).fit(train.X),
     }
 
 
@@ -97,7 +99,7 @@ def test_corrupt_keeps_the_range_and_is_seeded(digits):
         corrupt(X, "mask", 1.5)
 
 
-@pytest.mark.parametrize("family", ["vae", "rbm", "gan"])
+@pytest.mark.parametrize("family", ["vae", "rbm", "gan", "dbn"])
 def test_denoising_raises_psnr(fitted, digits, family):
     X = digits[1].X
     for kind, level in (("gaussian", 0.3), ("salt_pepper", 0.2)):
@@ -130,7 +132,7 @@ def test_denoise_grid_and_shapes(fitted, digits, tmp_path):
 
 def test_linear_probe_beats_chance(fitted, digits):
     train, test = digits
-    for family in ("vae", "rbm"):
+    for family in ("vae", "rbm", "dbn"):
         scores = probe_scores(fitted[family], train.X, train.y, test.X, test.y)
         # measured: VAE 0.86 linear / 0.89 5-NN, RBM 0.94 / 0.89; raw pixels 0.97 / 0.97; chance 0.10
         assert scores["linear_probe_acc"] > 0.75 and scores["knn_acc"] > 0.75, (family, scores)

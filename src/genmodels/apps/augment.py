@@ -199,7 +199,7 @@ def augmentation_study(
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """For each real-data budget: a stratified subset of the training rows, a fresh generator from
-    `make_model()` (or `make_model(n_rows)` when it takes an argument, to size training to the subset)
+    `make_model()` (or `make_model(n_rows)` when it has a required argument, to size training to the subset)
     fitted on it with its labels, and `augment_scores` at every ratio. One row per (budget, ratio) with
     budget, n_real (the budget, or every row when the budget exceeds them), fit_seconds and `label` (e.g.
     the family) added; `progress` is called with each row as it is made."""
@@ -208,7 +208,11 @@ def augmentation_study(
         raise DataError(f"X_train has {len(X_train)} rows but y_train {len(y_train)} labels")
     if not budgets or not ratios:
         raise DataError("give at least one budget and one ratio")
-    takes_n = bool(inspect.signature(make_model).parameters)
+    # make_model(n_rows) only when it has a required parameter (a class such as VAE is called bare)
+    takes_n = any(
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in inspect.signature(make_model).parameters.values()
+    )
     rows = []
     for budget in budgets:
         if int(budget) < 1:
