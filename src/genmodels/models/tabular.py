@@ -579,7 +579,7 @@ class TabularSynthesizer(GenerativeModel):
             c = self._sampler.onehot(col, opt)
         return net.spans(self._generate(z, c), generator=generator)
 
-    def sample(self, n: int, conditions: dict | None = None, *, seed: int | None = None) -> pd.DataFrame:
+    def sample(self, n: int, conditions: dict | None = None, seed: int | None = None) -> pd.DataFrame:
         """Exactly n synthetic rows as a DataFrame (the training table's columns, dtypes and categories).
         `conditions`: {discrete column: value, ...}; every row returned matches all of them. The GAN feeds the
         rarest asked category as its conditional vector; rows are then kept when they match every condition,
