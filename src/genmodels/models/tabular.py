@@ -295,9 +295,12 @@ class TabularSynthesizer(GenerativeModel):
         return float(self.delta) if self.delta is not None else 1.0 / (10 * n)
 
     def fit(self, X: pd.DataFrame, discrete_columns: Sequence[str] | None = None, *, run_dir=None,
-            resume: bool = False):
-        """Encode the table (statistics only; noisy under DP) and train on the shared Trainer."""
+            resume: bool = False, time_budget: float | None = None):
+        """Encode the table (statistics only; noisy under DP) and train on the shared Trainer (`time_budget`
+        seconds: stop early at a step boundary; under DP the spent epsilon counts the steps taken)."""
         self._check_params()
+        if hasattr(self, "privacy_spent_"):
+            del self.privacy_spent_
         if not isinstance(X, pd.DataFrame):
             raise DataError(f"TabularSynthesizer.fit expects a pandas DataFrame, got {type(X).__name__}")
         if len(X) == 0 or X.shape[1] == 0:
@@ -322,7 +325,7 @@ class TabularSynthesizer(GenerativeModel):
         self._dp_steps = 0
         self._dp_module = None
         try:
-            Trainer(self, run_dir, resume).run(data)
+            Trainer(self, run_dir, resume, time_budget=time_budget).run(data)
         finally:  # the row index and the training matrix are data: dropped, never kept or saved
             self._codes = self._train_X = None
             if getattr(self, "_sampler", None) is not None:
