@@ -166,22 +166,37 @@ def part_quality(args, train, test, discrete, previous: dict | None = None) -> d
     return out
 
 
-def part_dp(args, train, test, discrete) -> dict:
+def dp_row(name: str, res: dict) -> dict:
+    r = row(name, res)
+    return {"model": name, "epochs": res.get("epochs"), "spent ε": res["privacy_spent"]["epsilon"],
+            "δ": res["privacy_spent"]["delta"],
+            **{k: v for k, v in r.items() if k != "model"}}
+
+
+def part_dp(args, train, test, discrete, previous: dict | None = None, save=None) -> dict:
+    """`save(partial)` is called after every model: a DP fit takes minutes, a killed run keeps what it made.
+    `previous`: an earlier DP result; its models that are not rerun now are kept (each records its epochs)."""
     out: dict = {"epochs": args.dp_epochs, "models": {}}
     rows = []
+    if previous:
+        for key, res in previous["models"].items():
+            if key.rsplit(" eps=", 1)[0] not in args.dp_models:
+                out["models"][key] = res
+                rows.append(dp_row(key.replace(" eps=", " ε="), res))
     for name in args.dp_models:
         for eps in args.epsilons:
             m, fit, sample = make(name, args.dp_epochs, epsilon=eps)
             _, wall, cpu = timed(lambda fit=fit: fit(train, discrete))
             synth = sample(len(train))
-            res = {"epsilon": eps, "privacy_spent": dict(m.privacy_spent_), "fit_seconds": wall,
+            res = {"epsilon": eps, "epochs": args.dp_epochs, "privacy_spent": dict(m.privacy_spent_),
+                   "fit_seconds": wall,
                    "fit_cpu_seconds": cpu, **evaluate(train, test, synth, discrete, args.threads)}
             out["models"][f"{name} eps={eps}"] = res
-            r = row(f"{name} ε={eps}", res)
-            rows.append({"model": r["model"], "spent ε": res["privacy_spent"]["epsilon"],
-                         "δ": res["privacy_spent"]["delta"], **{k: v for k, v in r.items() if k != "model"}})
+            rows.append(dp_row(f"{name} ε={eps}", res))
             print(rows[-1], flush=True)
-    out["table"] = print_table(rows, f"Adult with differential privacy, {args.dp_epochs} epochs")
+            if save is not None:
+                save(out)
+    out["table"] = print_table(rows, "Adult with differential privacy")
     return out
 
 
@@ -268,7 +283,8 @@ def main(argv=None) -> None:
         if part == "quality":
             res = part_quality(args, train, test, discrete, previous.get("quality"))
         elif part == "dp":
-            res = part_dp(args, train, test, discrete)
+            res = part_dp(args, train, test, discrete, previous.get("dp"),
+                          save=lambda partial: write_result(name, {**payload, "dp": partial}))
         else:
             res = part_scaling(args, train, discrete)
         res["seconds"] = time.perf_counter() - t0
