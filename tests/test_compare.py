@@ -55,6 +55,7 @@ def test_dbn_shares_the_budget_over_its_phases(digits_binary):
     assert model.budget_exhausted_
     stops = [r for r in model.history_ if r.get("kind") == "stop"]
     assert len(stops) == 3  # layer 1, layer 2, fine-tuning: each stopped on its share
+    assert model.stop_reason_.count("time budget") == 3 and model.stop_reason_.startswith("layer 1: ")
     assert model.predict(train.X[:5]).shape == (5,)
 
 

@@ -132,10 +132,12 @@ class DBN(ClassifierMixin, GenerativeModel):
         history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
         seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
         exhausted = any(rbm.budget_exhausted_ for rbm in self._pretrained or [])
+        stops = [f"layer {i + 1}: {rbm.stop_reason_}" for i, rbm in enumerate(self._pretrained or []) if rbm.stop_reason_]
         if fine_tune:
             Trainer(self, run_dir, resume, time_budget=shares.next()).run(data)
             self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
             self.budget_exhausted_ = exhausted or self.budget_exhausted_
+            stops += [f"fine-tuning: {self.stop_reason_}"] if self.stop_reason_ else []
         else:  # unsupervised: the pretrained stack is the model
             from ..train import resolve_device
 
@@ -144,6 +146,7 @@ class DBN(ClassifierMixin, GenerativeModel):
             self.module_.to(self.device_).eval()
             self.history_, self.train_seconds_ = history, seconds
             self.budget_exhausted_ = exhausted
+        self.stop_reason_ = "; ".join(stops) or None
         self._pretrained = None
         return self
 
