@@ -28,6 +28,7 @@ import warnings
 from _common import RESULTS, print_table, write_result
 
 PARTS = ("quality", "dp", "scaling")
+DEFAULT_EPOCHS = 30
 
 
 class PeakRSS:
@@ -237,7 +238,7 @@ def part_scaling(args, train, discrete) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=[*PARTS, "all"], default="all")
-    p.add_argument("--epochs", type=int, default=30, help="quality part, every model (ctgan default: 300)")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="quality part, every model (ctgan default: 300)")
     p.add_argument("--dp-epochs", type=int, default=None, help="DP runs (default: --epochs)")
     p.add_argument("--scaling-epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
@@ -276,12 +277,14 @@ def main(argv=None) -> None:
     name = "tabular_adult_quick" if args.quick else "tabular_adult"
     path = RESULTS / f"{name}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
-    payload = {k: previous[k] for k in PARTS if k in previous}  # parts run separately share one file
+    # parts run separately share one file; a quality run at other than the default epochs gets its own key
+    payload = {k: v for k, v in previous.items() if k not in ("benchmark", "machine")}
     parts = PARTS if args.part == "all" else (args.part,)
     for part in parts:
         t0 = time.perf_counter()
+        key = part if part != "quality" or args.epochs == DEFAULT_EPOCHS else f"quality_{args.epochs}_epochs"
         if part == "quality":
-            res = part_quality(args, train, test, discrete, previous.get("quality"))
+            res = part_quality(args, train, test, discrete, previous.get(key))
         elif part == "dp":
             res = part_dp(args, train, test, discrete, previous.get("dp"),
                           save=lambda partial: write_result(name, {**payload, "dp": partial}))
@@ -291,7 +294,7 @@ def main(argv=None) -> None:
         res["command"] = f"python benchmarks/tabular_adult.py --part {part} --epochs {args.epochs} " \
                          f"--threads {args.threads}" + (" --quick" if args.quick else "")
         res["rows"] = {"train": len(train), "test": len(test)}
-        payload[part] = res
+        payload[key] = res
     write_result(name, payload)
 
 
