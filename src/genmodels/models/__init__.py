@@ -9,6 +9,7 @@ from ..io import read_json
 from .base import CONFIG, WEIGHTS, GenerativeModel
 from .dbn import DBN
 from .gan import GAN
+from .per_class import PerClassModel
 from .rbm import RBM
 from .rbm_cf import RatingsRBM
 from .tabular import TabularSynthesizer
@@ -35,4 +36,5 @@ def load(path: str | Path) -> GenerativeModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "RatingsRBM", "TabularSynthesizer", "load"]
+__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "PerClassModel", "RatingsRBM", "TabularSynthesizer",
+           "load"]
