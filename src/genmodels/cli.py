@@ -289,11 +289,13 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
 @click.option("--contamination", type=float, default=0.1, show_default=True, help="expected anomaly fraction")
 @click.option("--label", help="label column (0 normal, 1 anomaly) of a CSV/Parquet file; an NPZ's y is used")
 @click.option("--epochs", type=int, help="training epochs (default: about 3000 steps)")
+@click.option("--trim", type=float, default=0.2, show_default=True,
+              help="refit without this fraction of highest-scoring training rows (0: fit once, for clean data)")
 @click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 def detect(run: Path | None, data: str, family: str, output: Path, contamination: float, label: str | None,
-           epochs: int | None, binarize: str | None, seed: int, quiet: bool) -> None:
+           epochs: int | None, trim: float, binarize: str | None, seed: int, quiet: bool) -> None:
     """Anomaly scores per row (higher = more anomalous) and 0/1 flags; ROC AUC, AP and a ROC curve PNG when
     labels are given. Trains a detector on --data, or scores with the model of RUN."""
     from .apps.anomaly import AnomalyDetector, anomaly_score, binary_labels
@@ -307,7 +309,7 @@ def detect(run: Path | None, data: str, family: str, output: Path, contamination
         scores = anomaly_score(model, model._validate_X(dataset, what=dataset.name).cpu().numpy())
         threshold = float(np.quantile(scores, 1 - contamination))
     else:
-        det = AnomalyDetector(model=family, contamination=contamination, epochs=epochs, seed=seed,
+        det = AnomalyDetector(model=family, contamination=contamination, trim=trim, epochs=epochs, seed=seed,
                               verbose=0 if quiet else 1).fit(dataset.X)
         scores, threshold = det.decision_scores_, det.threshold_
     lines = ["row,score,anomaly" + (",label" if y is not None else "")]

@@ -7,8 +7,16 @@ Scores, higher = more anomalous:
   rbm: free energy (Gaussian visible units for real-valued features, Bernoulli for [0, 1] images),
   gan: reconstruction error |x - G(E(x))|^2 through the encoder trained with the GAN (EGBAD-style; the
        discriminator logit is left out: on ADBench's thyroid it pulled ROC AUC from 0.86 down to 0.55),
-  ensemble: each family's score standardised by the mean and sd of its training scores, averaged (PyOD's
-       "standardizer + average"; it beat rank averaging on 3 of 4 ADBench sets we tried).
+  ensemble: each family's score standardised by the median and MAD of its training scores, averaged. Robust
+       statistics matter here: a family whose scores have a heavy tail (the Gaussian VAE's bound on rows far
+       outside the data) otherwise sets the mean and sd and drowns the other families (ADBench cardio: 0.78
+       with mean/sd, 0.92 with median/MAD).
+
+Training data is assumed to be *mostly* normal. With `trim` > 0 (the default) each family is fitted twice:
+once on all rows, then again on the rows its first fit scores below the top `trim` quantile, with the feature
+scaling refitted on those rows too. The anomalies the first fit absorbed are then out of the second fit's
+data, so they stand out instead of being modelled (on the 8 ADBench sets: mean ROC AUC of the RBM 0.863 ->
+0.900, GAN 0.846 -> 0.890, ensemble 0.883 -> 0.903, seed 0; see benchmarks/results/README.md).
 """
 
 from __future__ import annotations
@@ -41,17 +49,20 @@ def anomaly_score(model, X) -> np.ndarray:
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """model: "vae", "rbm", "gan" or "ensemble". contamination: expected fraction of anomalies, sets
-    `threshold_` (PyOD's convention). epochs: None picks about 3000 training steps, capped to [5, 100].
-    model_params: per-family hyperparameter overrides, e.g. {"vae": {"latent_dim": 4}}.
+    `threshold_` (PyOD's convention). trim: fraction of the highest-scoring training rows left out of a
+    second fit (0 = fit once; use 0 when the training data is known to be clean, e.g. one-class protocols).
+    epochs: None picks about 3000 training steps, capped to [5, 100]. model_params: per-family
+    hyperparameter overrides, e.g. {"vae": {"latent_dim": 4}}.
 
-    Vectors are standardised with statistics of the training data (clipped to +-10 sd); images in [0, 1]
-    are used as they are."""
+    Vectors are standardised with statistics of each family's final training rows (clipped to +-10 sd);
+    images in [0, 1] are used as they are."""
 
-    def __init__(self, model: str = "vae", contamination: float = 0.1, epochs: int | None = None,
+    def __init__(self, model: str = "vae", contamination: float = 0.1, trim: float = 0.2, epochs: int | None = None,
                  model_params: dict[str, dict[str, Any]] | None = None, seed: int = 0, device: str = "auto",
                  verbose: int = 0):
         self.model = model
         self.contamination = contamination
+        self.trim = trim
         self.epochs = epochs
         self.model_params = model_params
         self.seed = seed
@@ -65,23 +76,35 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise DataError(f"model must be one of {', '.join(FAMILIES)} or 'ensemble', got {self.model!r}")
         if not 0 < self.contamination < 0.5:
             raise DataError(f"contamination must be in (0, 0.5), got {self.contamination!r}")
+        if not 0 <= self.trim < 0.5:
+            raise DataError(f"trim must be in [0, 0.5), got {self.trim!r}")
         x = as_dataset(X, what="X").X
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.row_shape_ = tuple(x.shape[1:])
         self.images_ = x.ndim == 4 and float(x.min()) >= 0 and float(x.max()) <= 1
         if not self.images_:
             x = x.reshape(len(x), -1)
-            self.mean_ = x.mean(0)
-            self.scale_ = np.where(x.std(0) > 1e-8, x.std(0), 1.0)
-        x = self._scaled(x)
         self.families_ = list(FAMILIES) if self.model == "ensemble" else [self.model]
-        self.models_ = {name: self._make(name, len(x)).fit(x) for name in self.families_}
-        train_scores = {name: self._family_score(name, x) for name in self.families_}
-        self.score_stats_ = {n: (float(s.mean()), float(s.std()) or 1.0) for n, s in train_scores.items()}
+        self.models_, self.scalers_, train_scores = {}, {}, {}
+        for name in self.families_:
+            scores = self._fit_family(name, x)
+            if self.trim:
+                scores = self._fit_family(name, x, keep=scores <= np.quantile(scores, 1 - self.trim))
+            train_scores[name] = scores
+        self.score_stats_ = {n: _robust_stats(s) for n, s in train_scores.items()}
         self.decision_scores_ = self._combine(train_scores)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _fit_family(self, name: str, x: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+        """Fit one family (on the rows in `keep`, all when None) with its own scaling; its scores on all rows."""
+        rows = x if keep is None else x[keep]
+        if not self.images_:
+            scale = rows.std(0)
+            self.scalers_[name] = (rows.mean(0), np.where(scale > 1e-8, scale, 1.0))
+        self.models_[name] = self._make(name, len(rows)).fit(self._scaled(rows, name))
+        return self._family_score(name, self._scaled(x, name))
 
     def _make(self, name: str, n: int):
         params = dict((self.model_params or {}).get(name, {}))
@@ -105,10 +128,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
                     "hidden_dims": (256, 512) if self.images_ else (64, 64)}
         return GAN(**{**common, **defaults, **params})
 
-    def _scaled(self, x: np.ndarray) -> np.ndarray:
+    def _scaled(self, x: np.ndarray, name: str) -> np.ndarray:
         if self.images_:
             return x
-        return np.clip((x.reshape(len(x), -1) - self.mean_) / self.scale_, -10, 10).astype(np.float32)
+        mean, scale = self.scalers_[name]
+        return np.clip((x.reshape(len(x), -1) - mean) / scale, -10, 10).astype(np.float32)
 
     def _family_score(self, name: str, x: np.ndarray) -> np.ndarray:
         return anomaly_score(self.models_[name], x)
@@ -116,7 +140,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         if len(scores) == 1:
             return next(iter(scores.values()))
-        return np.mean([(s - self.score_stats_[n][0]) / self.score_stats_[n][1] for n, s in scores.items()], axis=0)
+        # float64: a family's extreme scores (1e12 and more) would swamp float32 differences between the rest
+        return np.mean([(np.asarray(s, np.float64) - self.score_stats_[n][0]) / self.score_stats_[n][1]
+                        for n, s in scores.items()], axis=0)
 
     # --- the detector surface ------------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
@@ -126,8 +152,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if int(np.prod(x.shape[1:])) != self.n_features_in_:
             raise DataError(f"X has {int(np.prod(x.shape[1:]))} features per row, but the detector was fitted "
                             f"with {self.n_features_in_}")
-        x = self._scaled(x.reshape(len(x), *self.row_shape_) if self.images_ else x)
-        return self._combine({n: self._family_score(n, x) for n in self.families_})
+        x = x.reshape(len(x), *self.row_shape_) if self.images_ else x.reshape(len(x), -1)
+        return self._combine({n: self._family_score(n, self._scaled(x, n)) for n in self.families_})
 
     def predict(self, X) -> np.ndarray:
         """1 for anomalies (score above threshold_), 0 for normal rows (PyOD's convention)."""
@@ -146,6 +172,15 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's convention for outlier detectors: higher = more normal."""
         return -self.decision_function(X)
+
+
+def _robust_stats(scores: np.ndarray) -> tuple[float, float]:
+    """Median and MAD (scaled to the sd of a normal) of a family's training scores, for the ensemble."""
+    s = np.asarray(scores, np.float64)
+    s = s[np.isfinite(s)]
+    median = float(np.median(s))
+    mad = 1.4826 * float(np.median(np.abs(s - median)))
+    return median, mad if mad > 0 else (float(s.std()) or 1.0)
 
 
 def binary_labels(data) -> np.ndarray | None:
