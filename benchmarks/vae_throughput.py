@@ -4,7 +4,9 @@ Same MLP networks (784-512-256-z / z-256-512-784), same batch size, Adam with th
 float32 MNIST array, same threads. pythae runs through its documented TrainingPipeline; genmodels through
 `VAE.fit` with its loop's extras on (run folder, checkpoint every epoch, metrics log, NaN guard).
 
-    python benchmarks/vae_throughput.py [--epochs 2] [--n 60000] [--quick]
+Swept over batch sizes (64 is pythae's default `per_device_train_batch_size`).
+
+    python benchmarks/vae_throughput.py [--batches 64,128,256] [--epochs 2] [--n 60000] [--quick]
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from _common import print_table, write_result
 from genmodels import VAE, load_dataset
 from genmodels.data import data_root
 
-HIDDEN, LATENT, BATCH, LR = (512, 256), 16, 128, 1e-3
+HIDDEN, LATENT, LR = (512, 256), 16, 1e-3
 
 
-def pythae_fit(X: np.ndarray, epochs: int, out: str) -> float:
+def pythae_fit(X: np.ndarray, epochs: int, batch: int, out: str) -> float:
     from pythae.models import VAE as PVAE
     from pythae.models import VAEConfig
     from pythae.models.base.base_utils import ModelOutput
@@ -56,14 +58,14 @@ def pythae_fit(X: np.ndarray, epochs: int, out: str) -> float:
     config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
     model = PVAE(config, encoder=Encoder(), decoder=Decoder())
     train_config = BaseTrainerConfig(output_dir=out, num_epochs=epochs, learning_rate=LR,
-                                     per_device_train_batch_size=BATCH, optimizer_cls="Adam", no_cuda=True)
+                                     per_device_train_batch_size=batch, optimizer_cls="Adam", no_cuda=True)
     started = time.perf_counter()
     TrainingPipeline(training_config=train_config, model=model)(train_data=X, eval_data=None)
     return time.perf_counter() - started
 
 
-def genmodels_fit(X: np.ndarray, epochs: int, out: str) -> float:
-    model = VAE(hidden_dims=HIDDEN, latent_dim=LATENT, arch="mlp", batch_size=BATCH, lr=LR, epochs=epochs,
+def genmodels_fit(X: np.ndarray, epochs: int, batch: int, out: str) -> float:
+    model = VAE(hidden_dims=HIDDEN, latent_dim=LATENT, arch="mlp", batch_size=batch, lr=LR, epochs=epochs,
                 verbose=0, device="cpu")
     started = time.perf_counter()
     model.fit(X, run_dir=out)
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--n", type=int, default=60000, help="training images")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batches", default="64,128,256", help="comma-separated batch sizes")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5000 images, 1 epoch, 1 repeat")
     args = parser.parse_args()
     if args.quick:
@@ -83,23 +86,26 @@ def main() -> None:
     logging.disable(logging.INFO)  # pythae logs every epoch to stdout
     torch.set_num_threads(torch.get_num_threads())
     X = load_dataset(f"mnist:{data_root() / 'mnist'}", "train").binarize("stochastic", seed=0).X[: args.n]
-    rows, times = [], {"pythae": [], "genmodels": []}
-    for rep in range(args.repeats):  # alternate so drifts in machine speed hit both
-        for name, fit in (("pythae", pythae_fit), ("genmodels", genmodels_fit)):
-            with tempfile.TemporaryDirectory() as out:
-                torch.manual_seed(rep)
-                seconds = fit(X, args.epochs, out)
-            times[name].append(seconds)
-            print(f"repeat {rep}: {name:9s} {seconds:7.2f} s  {args.n * args.epochs / seconds:8.0f} samples/s")
-    best = {k: min(v) for k, v in times.items()}
-    for name in ("pythae", "genmodels"):
-        rows.append({"library": name, "samples/s": round(args.n * args.epochs / best[name]),
-                     "speed vs pythae": round(best["pythae"] / best[name], 2)})
-    table = print_table(rows, f"VAE training throughput, MNIST {args.n}x784, batch {BATCH}, {args.epochs} epochs, "
+    batches = [int(b) for b in args.batches.split(",")]
+    rows, times = [], {b: {"pythae": [], "genmodels": []} for b in batches}
+    for batch in batches:
+        for rep in range(args.repeats):  # alternate so drifts in machine speed hit both
+            for name, fit in (("pythae", pythae_fit), ("genmodels", genmodels_fit)):
+                with tempfile.TemporaryDirectory() as out:
+                    torch.manual_seed(rep)
+                    seconds = fit(X, args.epochs, batch, out)
+                times[batch][name].append(seconds)
+                print(f"batch {batch} repeat {rep}: {name:9s} {seconds:7.2f} s  "
+                      f"{args.n * args.epochs / seconds:8.0f} samples/s", flush=True)
+        best = {k: min(v) for k, v in times[batch].items()}
+        for name in ("pythae", "genmodels"):
+            rows.append({"batch": batch, "library": name, "samples/s": round(args.n * args.epochs / best[name]),
+                         "speed vs pythae": round(best["pythae"] / best[name], 2)})
+    table = print_table(rows, f"VAE training throughput, MNIST {args.n}x784, {args.epochs} epochs, "
                               f"{torch.get_num_threads()} threads (best of {args.repeats})")
-    write_result("vae_throughput", {"settings": vars(args) | {"hidden": HIDDEN, "latent": LATENT, "batch": BATCH,
-                                                             "lr": LR}, "seconds": times, "rows": rows,
-                                    "ratio": best["pythae"] / best["genmodels"], "table": table})
+    ratios = {b: min(t["pythae"]) / min(t["genmodels"]) for b, t in times.items()}
+    write_result("vae_throughput", {"settings": vars(args) | {"hidden": HIDDEN, "latent": LATENT, "lr": LR},
+                                    "seconds": times, "rows": rows, "ratio_by_batch": ratios, "table": table})
 
 
 if __name__ == "__main__":
