@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genmodels.apps.compare import FAMILIES, METRIC_KEYS, METRICS, Metric, winners
+from genmodels.apps.compare import FAMILIES, METRIC_KEYS, METRICS, MIN_RECALL, Metric, uncredited, winners
 from genmodels.cli import main
 from genmodels.errors import DataError
 from genmodels.models import DBN, VAE
@@ -109,6 +109,20 @@ def test_winner_logic():
                "rbm": {"fid": None, "acc": 0.95, "secs": 0.5, "none": None},
                "dbn": {"fid": float("nan"), "acc": 0.1, "secs": 3.0}}
     assert winners(results, metrics) == {"fid": ["vae"], "acc": ["vae", "rbm"], "secs": [], "none": []}
+
+
+def test_precision_without_recall_wins_nothing():
+    # the DBN case: a few samples all on the manifold (precision 1.0) that cover none of it (recall 0)
+    results = {"gan": {"precision": 0.8, "recall": 0.5}, "vae": {"precision": 0.9, "recall": 0.3},
+               "rbm": {"precision": 0.7, "recall": None}, "dbn": {"precision": 1.0, "recall": 0.0}}
+    assert winners(results) == {**{k: [] for k in METRIC_KEYS}, "precision": ["vae"], "recall": ["gan"]}
+    assert set(uncredited(results)) == {"dbn"} and "recall is 0" in uncredited(results)["dbn"]["precision"]
+    results["dbn"]["recall"] = MIN_RECALL / 2  # "about 0" counts as 0
+    assert winners(results)["precision"] == ["vae"]
+    results["dbn"]["recall"] = 0.01  # some coverage: its precision competes again
+    assert winners(results)["precision"] == ["dbn"] and uncredited(results) == {}
+    # only family with a precision, but no recall: no winner rather than a hollow one
+    assert winners({"dbn": {"precision": 1.0, "recall": 0.0}})["precision"] == []
 
 
 def test_a_failing_family_gets_na_and_the_rest_go_on(monkeypatch, tmp_path):

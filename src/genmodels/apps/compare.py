@@ -88,12 +88,29 @@ class Settings:
 
 
 # --- winners -----------------------------------------------------------------------------------------------
+MIN_RECALL = 1e-3  # below it a family's precision is shown but not credited (see `uncredited`)
+
+
+def uncredited(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """family -> metric -> why, for numbers shown but never counted as a win: precision of a family whose
+    recall is (about) 0, since a few samples sitting on the manifold while covering none of it score 1.0."""
+    out: dict[str, dict[str, str]] = {}
+    for f, v in results.items():
+        recall = v.get("recall")
+        if _is_number(v.get("precision")) and _is_number(recall) and recall < MIN_RECALL:
+            out.setdefault(f, {})["precision"] = (f"not counted as a win: recall is {recall:.2g}, and precision "
+                                                  "without coverage says nothing")
+    return out
+
+
 def winners(results: dict[str, dict[str, Any]], metrics: Sequence[Metric] = METRICS) -> dict[str, list[str]]:
     """Per metric, the families with the best numeric value (ties share the row; none when no family has a
-    number or the metric has no direction)."""
+    number or the metric has no direction). Values listed by `uncredited` take no part."""
     out: dict[str, list[str]] = {}
+    skip = uncredited(results)
     for m in metrics:
-        values = {f: v[m.key] for f, v in results.items() if _is_number(v.get(m.key))}
+        values = {f: v[m.key] for f, v in results.items()
+                  if _is_number(v.get(m.key)) and m.key not in skip.get(f, {})}
         if not m.better or not values:
             out[m.key] = []
             continue
@@ -142,6 +159,8 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
         run.execute()
         results[family], reasons[family], details[family], figures[family] = (
             run.values, run.reasons, run.details, run.figures)
+    for family, notes in uncredited(results).items():
+        reasons[family].update(notes)
     summary = {
         "data": data, "data_seen": seen, "n_train": len(train), "n_test": len(test),
         "budget_seconds_per_family": float(budget), "seed": int(seed), "families": list(families),
@@ -478,6 +497,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 
 def _reason_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per reason: why a number is n/a, or why it is shown but not counted as a win."""
     labels = {m.key: m.label for m in METRICS}
     return [f"{f} / {labels[k]}: {why.removeprefix('n/a: ')}" for f in summary["families"]
             for k, why in summary["reasons"][f].items()]
@@ -530,7 +550,7 @@ def _html_summary(summary: dict[str, Any]) -> str:
     table = f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     intro = "".join(f"<p>{html.escape(p)}</p>" for p in _intro(summary))
     notes = _reason_lines(summary)
-    note_html = ("<h3>n/a</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>") if notes else ""
+    note_html = ("<h3>n/a and notes</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>") if notes else ""
     return intro + table + "<p>Best value per row in bold; rows without a direction have no winner.</p>" + note_html
 
 
@@ -550,7 +570,7 @@ def _write_outputs(out: Path, summary: dict[str, Any], figures: dict[str, list[t
     md = ["# genmodels compare", "", *[p + "\n" for p in _intro(summary)], markdown_table(summary), ""]
     notes = _reason_lines(summary)
     if notes:
-        md += ["n/a:", "", *[f"- {n}" for n in notes], ""]
+        md += ["n/a and notes:", "", *[f"- {n}" for n in notes], ""]
     md += ["Pictures (in each family's run folder): "
            + ", ".join(f"{f}/" + Path(p).name for f in summary["families"] for p, _ in figures[f]), ""]
     write_text(out / "report.md", "\n".join(md))
@@ -560,4 +580,5 @@ def _write_outputs(out: Path, summary: dict[str, Any], figures: dict[str, list[t
     write_report(out / "report.html", f"genmodels compare: {summary['data']}", sections, config)
 
 
-__all__ = ["FAMILIES", "METRICS", "Metric", "compare", "markdown_table", "summary_rows", "winners"]
+__all__ = ["FAMILIES", "METRICS", "MIN_RECALL", "Metric", "compare", "markdown_table", "summary_rows", "uncredited",
+           "winners"]
