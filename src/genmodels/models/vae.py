@@ -1,6 +1,6 @@
 """Variational autoencoder (Kingma & Welling 2014): encoder q(z|x), decoder p(x|z), ELBO training,
 IWAE bound (Burda et al. 2016) for likelihoods and anomaly scores; optional beta weight and class
-conditioning of the decoder (CVAE)."""
+conditioning (CVAE, Sohn et al. 2015): both the encoder q(z|x,y) and the decoder p(x|z,y) see the label."""
 
 from __future__ import annotations
 
@@ -30,23 +30,37 @@ class VAENet(nn.Module):
         self.data_shape = tuple(data_shape)
         self.likelihood = likelihood
         self.n_classes = n_classes
+        self.arch = arch
         d = math.prod(data_shape)
         h = hidden_dims[-1]
         if arch == "conv":
             channels = [32, 64, 128][: n_downsamples(*data_shape[1:])]
-            self.encoder = nn.Sequential(ConvEncoder(data_shape, channels, h), nn.ReLU())
+            conv = ConvEncoder(data_shape, channels, h)
+            if n_classes:  # one-hot y joins the flattened conv features ahead of the encoder's linear layer: a
+                # spatially constant label gives the convs nothing to look at, and there it costs n_classes inputs
+                conv.out = nn.Linear(conv.out.in_features + n_classes, h)
+            self.encoder = nn.Sequential(conv, nn.ReLU())
             self.decoder = nn.Sequential(nn.Linear(latent_dim + n_classes, h), nn.ReLU(),
                                          ConvDecoder(h, channels, data_shape))
         else:
-            self.encoder = nn.Sequential(nn.Flatten(), mlp(d, hidden_dims))
+            self.encoder = nn.Sequential(nn.Flatten(), mlp(d + n_classes, hidden_dims))  # input: [x, one-hot y]
             self.decoder = mlp(latent_dim + n_classes, list(hidden_dims)[::-1], d)
         self.mean = nn.Linear(h, latent_dim)
         self.logvar = nn.Linear(h, latent_dim)
         if likelihood == "gaussian":  # learned per-feature noise scale of p(x|z)
             self.log_sigma = nn.Parameter(torch.zeros(d))
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(x)
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x) (q(z|x,y) for a conditional net, which needs y: class codes)."""
+        if not self.n_classes:
+            hidden = self.encoder(x)
+        else:
+            onehot = F.one_hot(y, self.n_classes).to(x.dtype)
+            if self.arch == "conv":
+                conv, act = self.encoder
+                hidden = act(conv.out(torch.cat([conv.convs(x).flatten(1), onehot], 1)))
+            else:
+                hidden = self.encoder(torch.cat([x.flatten(1), onehot], 1))
         return self.mean(hidden), self.logvar(hidden).clamp(-12, 8)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -66,7 +80,7 @@ class VAENet(nn.Module):
         return -(0.5 * ((x_flat - out) / log_sigma.exp()) ** 2 + log_sigma + 0.5 * LOG_2PI).sum(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, beta: float) -> tuple[torch.Tensor, ...]:
-        mean, logvar = self.encode(x)
+        mean, logvar = self.encode(x, y)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
         recon = -self.log_px(x.flatten(1), self.decode(z, y)).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
@@ -78,7 +92,8 @@ class VAE(GenerativeModel):
 
     arch: "auto" (conv for images of at least 16x16, else MLP), "mlp" or "conv".
     likelihood: "bernoulli" (X in [0, 1]) or "gaussian" (any real X; learned per-feature variance).
-    beta: weight of the KL term (beta-VAE). conditional: decoder conditioned on the labels y (CVAE).
+    beta: weight of the KL term (beta-VAE). conditional: encoder and decoder conditioned on the labels y (CVAE:
+    q(z|x,y), p(x|z,y)); `class_prior_` holds the training class frequencies p(y).
     dynamic_binarization: resample binary X ~ Bernoulli(X) at every step (the standard MNIST protocol).
     iwae_k: importance samples for `score_samples`.
     """
@@ -120,6 +135,8 @@ class VAE(GenerativeModel):
         data = super()._validate_fit(X, y)
         if self.arch == "conv" and data.image_shape is None:
             raise DataError(f"arch='conv' needs images (N, C, H, W) or (N, H, W), got rows of shape {self.input_shape_}")
+        if self.conditional:
+            self.class_prior_ = np.bincount(data.y, minlength=self.n_classes_) / len(data.y)
         return data
 
     def _resolved_arch(self) -> str:
@@ -159,71 +176,110 @@ class VAE(GenerativeModel):
         return self.module_.mean_of(self.module_.decode(z, y))
 
     # --- scikit-learn surface ----------------------------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
-        """Posterior means E[z|x], shaped (N, latent_dim): the learned representation."""
+    def transform(self, X, y=None) -> np.ndarray:
+        """Posterior means E[z|x], shaped (N, latent_dim): the learned representation. A conditional model
+        gives E[z|x,y]; without y it takes, per row, the likeliest class (see `reconstruct`)."""
         x = self._validate_X(X)
-        return self._batched(lambda xb: self.module_.encode(xb)[0], x).cpu().numpy()
+        return self._batched(lambda xb, yb: self.module_.encode(xb, self._labels_or_likeliest(xb, yb))[0],
+                             x, self._row_labels(y, len(x))).cpu().numpy()
 
     def reconstruct(self, X, y=None) -> np.ndarray:
         """Decode the posterior mean: denoises corrupted inputs. A conditional model without y uses, per
-        row, the class whose decoder explains the row best."""
+        row, the likeliest class: the highest log p(y) + ELBO(x|y), its reconstruction term taken at the
+        posterior mean (a deterministic, one-pass stand-in for argmax_y p(y|x))."""
         x = self._validate_X(X)
-        labels = self._row_labels(y, len(x))
 
         def recon(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-            mean = self.module_.encode(xb)[0]
-            if self._is_conditional() and yb is None:
-                outs = [self.module_.decode(mean, torch.full((len(xb),), c, device=xb.device))
-                        for c in range(self.n_classes_)]
-                ll = torch.stack([self.module_.log_px(xb.flatten(1), o) for o in outs], 1)
-                best = ll.argmax(1)
-                out = torch.stack(outs, 1)[torch.arange(len(xb)), best]
-            else:
-                out = self.module_.decode(mean, yb)
-            return self.module_.mean_of(out)
+            yb = self._labels_or_likeliest(xb, yb)
+            return self.module_.mean_of(self.module_.decode(self.module_.encode(xb, yb)[0], yb))
 
-        return self._as_rows(self._batched(recon, x, labels))
+        return self._as_rows(self._batched(recon, x, self._row_labels(y, len(x))))
 
     def score_samples(self, X, y=None) -> np.ndarray:
         """IWAE lower bound on log p(x) in nats per row, with `iwae_k` samples: higher = more normal.
-        A conditional model without y scores log sum_y p(y) p(x|y), the class prior taken as uniform."""
-        return self._iwae(self._validate_X(X), self._row_labels(y, None), int(self.iwae_k)).cpu().numpy()
+        A conditional model scores log p(x|y) with y, and without y the marginal
+        log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) the training class frequencies (`class_prior_`)."""
+        x = self._validate_X(X)
+        return self._iwae(x, self._row_labels(y, len(x)), int(self.iwae_k)).cpu().numpy()
 
     def log_likelihood(self, X, k: int = 1000) -> float:
-        """Mean IWAE bound on log p(x) over X, in nats (k=1000 is the standard for reported NLL)."""
+        """Mean IWAE bound on log p(x) over X, in nats (k=1000 is the standard for reported NLL); the
+        marginal over the classes for a conditional model."""
         return float(self._iwae(self._validate_X(X), None, int(k)).mean())
 
-    def _row_labels(self, y, n: int | None) -> torch.Tensor | None:
+    def _log_class_prior(self) -> torch.Tensor:
+        prior = getattr(self, "class_prior_", None)  # uniform for a model saved without one
+        prior = np.full(self.n_classes_, 1.0 / self.n_classes_) if prior is None else np.asarray(prior)
+        return torch.log(torch.as_tensor(prior, dtype=torch.float32, device=self.device_))
+
+    def _class_codes(self, n: int, device: torch.device) -> list[torch.Tensor]:
+        return [torch.full((n,), c, dtype=torch.long, device=device) for c in range(self.n_classes_)]
+
+    def _labels_or_likeliest(self, xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor | None:
+        """yb, or for a conditional model without labels the per-row argmax over y of
+        log p(y) + log p(x | z=E[z|x,y], y) - KL(q(z|x,y) || p(z))."""
+        if yb is not None or not self._is_conditional():
+            return yb
+        net, scores = self.module_, []
+        for yc, log_py in zip(self._class_codes(len(xb), xb.device), self._log_class_prior(), strict=True):
+            mean, logvar = net.encode(xb, yc)
+            kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+            scores.append(net.log_px(xb.flatten(1), net.decode(mean, yc)) - kl + log_py)
+        return torch.stack(scores, 1).argmax(1)
+
+    def _fitted_info(self) -> dict:
+        info = super()._fitted_info()
+        if hasattr(self, "class_prior_"):
+            info["class_prior"] = [float(p) for p in self.class_prior_]
+        return info
+
+    def _restore_fitted(self, fitted: dict) -> None:
+        if fitted.get("class_prior") is not None:
+            self.class_prior_ = np.asarray(fitted["class_prior"], dtype=np.float64)
+
+    @classmethod
+    def _from_config(cls, config: dict, folder):
+        try:
+            return super()._from_config(config, folder)
+        except DataError as e:
+            if "has shape" in str(e) and (config.get("params") or {}).get("conditional"):
+                raise DataError(f"{e}: a conditional VAE saved before its encoder took the label (q(z|x,y)) "
+                                "cannot be loaded; retrain it") from None
+            raise
+
+    def _row_labels(self, y, n: int) -> torch.Tensor | None:
         if y is None or not self._is_conditional():
             return None
-        return self._encode_labels(y, n if n is not None else len(np.atleast_1d(y)), torch.Generator())
+        return self._encode_labels(y, n, torch.Generator())
 
     def _iwae(self, x: torch.Tensor, labels: torch.Tensor | None, k: int) -> torch.Tensor:
         if k < 1:
             raise DataError(f"k (importance samples) must be >= 1, got {k}")
         net = self.module_
         chunk = max(1, min(k, 2_000_000 // max(1, net.mean.out_features * 64)))
+        marginal = self._is_conditional() and labels is None
 
         def bound(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-            mean, logvar = net.encode(xb)
-            std = (0.5 * logvar).exp()
             x_flat = xb.flatten(1)
-            classes = [yb] if (yb is not None or not self._is_conditional()) else [
-                torch.full((len(xb),), c, device=xb.device) for c in range(self.n_classes_)]
-            per_class = []
-            for yc in classes:
-                log_w = []
-                for start in range(0, k, chunk):
-                    m = min(chunk, k - start)
-                    eps = torch.randn(m, *mean.shape, device=xb.device)
-                    z = mean + eps * std  # (m, B, L)
+            classes = self._class_codes(len(xb), xb.device) if marginal else [yb]
+            posteriors = [net.encode(xb, yc) for yc in classes]
+            log_w: list[list[torch.Tensor]] = [[] for _ in classes]
+            for start in range(0, k, chunk):
+                m = min(chunk, k - start)
+                # one draw of eps serves every class, so the marginal is exactly the logsumexp of the per-class
+                # bounds that score_samples(X, y=c) gives
+                eps = torch.randn(m, len(xb), net.mean.out_features, device=xb.device)
+                for (mean, logvar), yc, log_wc in zip(posteriors, classes, log_w, strict=True):
+                    z = mean + eps * (0.5 * logvar).exp()  # (m, B, L)
                     out = net.decode(z.flatten(0, 1), None if yc is None else yc.repeat(m))
                     log_px = net.log_px(x_flat.repeat(m, 1), out).view(m, -1)
                     log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
                     log_qz = -0.5 * (eps.pow(2) + LOG_2PI).sum(-1) - (0.5 * logvar).sum(-1)
-                    log_w.append(log_px + log_pz - log_qz)
-                per_class.append(torch.logsumexp(torch.cat(log_w), 0) - math.log(k))
-            return torch.logsumexp(torch.stack(per_class), 0) - math.log(len(per_class))
+                    log_wc.append(log_px + log_pz - log_qz)
+            per_class = [torch.logsumexp(torch.cat(log_wc), 0) - math.log(k) for log_wc in log_w]
+            if not marginal:
+                return per_class[0]
+            return torch.logsumexp(torch.stack(per_class) + self._log_class_prior()[:, None], 0)
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))  # the same data always gets the same score
