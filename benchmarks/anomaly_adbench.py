@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true", help="one seed, the three smallest data sets")
     parser.add_argument("--methods", default="", help="comma-separated labels to run, e.g. 'genmodels vae'")
+    parser.add_argument("--out", default="", help="result name (default anomaly_adbench[_quick])")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     files = sorted(Path(args.folder).glob("*.npz"), key=lambda p: p.stat().st_size)
@@ -62,7 +63,7 @@ def main() -> None:
     if args.quick:
         files, seeds = files[:3], seeds[:1]
     methods = [(f"genmodels {m}", ours_scores, m) for m in OURS] + [(f"PyOD {m}", pyod_scores, m) for m in PEERS]
-    name = "anomaly_adbench_quick" if args.quick else "anomaly_adbench"
+    name = args.out or ("anomaly_adbench_quick" if args.quick else "anomaly_adbench")
     results: dict[str, dict[str, dict[str, float]]] = {path.stem: {} for path in files}
     if args.methods:
         wanted = args.methods.split(",")
