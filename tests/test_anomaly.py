@@ -8,7 +8,7 @@ from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from genmodels import DataError
-from genmodels.apps.anomaly import AnomalyDetector
+from genmodels.apps.anomaly import FAMILIES, AnomalyDetector, robust_stats
 from genmodels.metrics import anomaly_metrics
 
 
@@ -47,6 +47,16 @@ def test_trim_refit_sharpens_a_contaminated_fit():
     assert auc_twice >= auc_once + 0.015
     assert (twice.scalers_["vae"][1] < once.scalers_["vae"][1]).mean() > 0.8  # outliers widened the first scaling
     np.testing.assert_allclose(twice.decision_function(X), twice.decision_scores_, rtol=1e-4, atol=1e-4)
+
+
+def test_ensemble_is_the_robust_mean_of_the_single_family_detectors(planted):
+    """benchmarks/anomaly_mnist.py builds the ensemble from single-family fits; it must equal model="ensemble"."""
+    X, _ = planted
+    ens = AnomalyDetector(model="ensemble", epochs=5).fit(X)
+    singles = {f: AnomalyDetector(model=f, epochs=5).fit(X) for f in FAMILIES}
+    composed = np.mean([(s.decision_scores_.astype(np.float64) - robust_stats(s.decision_scores_)[0])
+                        / robust_stats(s.decision_scores_)[1] for s in singles.values()], axis=0)
+    np.testing.assert_allclose(ens.decision_scores_, composed, rtol=1e-6, atol=1e-9)
 
 
 def test_works_in_cross_val_score_with_auroc_scorer(planted):

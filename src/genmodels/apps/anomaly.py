@@ -91,7 +91,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             if self.trim:
                 scores = self._fit_family(name, x, keep=scores <= np.quantile(scores, 1 - self.trim))
             train_scores[name] = scores
-        self.score_stats_ = {n: _robust_stats(s) for n, s in train_scores.items()}
+        self.score_stats_ = {n: robust_stats(s) for n, s in train_scores.items()}
         self.decision_scores_ = self._combine(train_scores)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
@@ -174,7 +174,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return -self.decision_function(X)
 
 
-def _robust_stats(scores: np.ndarray) -> tuple[float, float]:
+def robust_stats(scores: np.ndarray) -> tuple[float, float]:
     """Median and MAD (scaled to the sd of a normal) of a family's training scores, for the ensemble."""
     s = np.asarray(scores, np.float64)
     s = s[np.isfinite(s)]
