@@ -106,15 +106,15 @@ def main() -> None:
     fit = {lab: float(np.mean([r[lab]["fit_seconds"] for r in results.values()])) for lab in labels}
     auroc_rows.append({"data set": "mean fit s", **{lab: round(v, 1) for lab, v in fit.items()}})
     table = print_table(auroc_rows, f"ADBench classical sets, ROC AUC (mean of seeds {seeds})")
-    targets = {}
-    if len(labels) == len(OURS) + len(PEERS):
+    targets, complete = {}, len(labels) == len(OURS) + len(PEERS)
+    if complete:
         best_single = max(mean[f"genmodels {m}"] for m in ("vae", "rbm", "gan"))
         targets = {"best single family >= PyOD VAE": best_single >= mean["PyOD VAE"],
                    "ensemble >= IForest": mean["genmodels ensemble"] >= mean["PyOD IForest"]}
         print(targets)
     write_result(name, {"seeds": seeds, "folder": args.folder, "results": results, "mean_roc_auc": mean,
                         "mean_ap": mean_ap, "mean_fit_seconds": fit, "targets": targets, "table": table,
-                        "complete": len(labels) == len(OURS) + len(PEERS)})
+                        "complete": complete})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 
 from _common import print_table, write_result
 from genmodels import load_dataset
-from genmodels.apps.anomaly import FAMILIES, AnomalyDetector, robust_stats
+from genmodels.apps.anomaly import FAMILIES, AnomalyDetector, combine_scores, robust_stats
 from genmodels.data import data_root
 from genmodels.metrics import anomaly_metrics
 
@@ -43,9 +43,8 @@ def main() -> None:
             if family == "ensemble" and all(f in fitted for f in FAMILIES):
                 # the ensemble detector would refit these same three models (same seed and settings):
                 # combine their scores the way AnomalyDetector(model="ensemble") does instead
-                stats = {f: robust_stats(fitted[f][0].decision_scores_) for f in FAMILIES}
-                scores = np.mean([(np.asarray(fitted[f][1], np.float64) - stats[f][0]) / stats[f][1]
-                                  for f in FAMILIES], axis=0)
+                scores = combine_scores({f: fitted[f][1] for f in FAMILIES},
+                                        {f: robust_stats(fitted[f][0].decision_scores_) for f in FAMILIES})
                 seconds = sum(results[f][digit]["seconds"] for f in FAMILIES)
             else:
                 det = AnomalyDetector(model=family, epochs=args.epochs, trim=args.trim, seed=0).fit(normal)

@@ -140,9 +140,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         if len(scores) == 1:
             return next(iter(scores.values()))
-        # float64: a family's extreme scores (1e12 and more) would swamp float32 differences between the rest
-        return np.mean([(np.asarray(s, np.float64) - self.score_stats_[n][0]) / self.score_stats_[n][1]
-                        for n, s in scores.items()], axis=0)
+        return combine_scores(scores, self.score_stats_)
 
     # --- the detector surface ------------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
@@ -181,6 +179,12 @@ def robust_stats(scores: np.ndarray) -> tuple[float, float]:
     median = float(np.median(s))
     mad = 1.4826 * float(np.median(np.abs(s - median)))
     return median, mad if mad > 0 else (float(s.std()) or 1.0)
+
+
+def combine_scores(scores: dict[str, np.ndarray], stats: dict[str, tuple[float, float]]) -> np.ndarray:
+    """The ensemble score: each family's scores standardised by its (median, MAD) from `robust_stats`, averaged."""
+    # float64: a family's extreme scores (1e12 and more) would swamp float32 differences between the rest
+    return np.mean([(np.asarray(s, np.float64) - stats[n][0]) / stats[n][1] for n, s in scores.items()], axis=0)
 
 
 def binary_labels(data) -> np.ndarray | None:
