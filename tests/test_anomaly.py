@@ -50,13 +50,35 @@ def test_trim_refit_sharpens_a_contaminated_fit():
 
 
 def test_ensemble_is_the_robust_mean_of_the_single_family_detectors(planted):
-    """benchmarks/anomaly_mnist.py builds the ensemble from single-family fits; it must equal model="ensemble"."""
+    """benchmarks/anomaly_mnist.py builds the ensemble from single-family fits; it must equal model="ensemble"
+    (whose Gaussian VAE member scores "both": its bound and rate)."""
     X, _ = planted
     ens = AnomalyDetector(model="ensemble", epochs=5).fit(X)
-    singles = {f: AnomalyDetector(model=f, epochs=5).fit(X) for f in FAMILIES}
+    singles = {f: AnomalyDetector(model=f, epochs=5, vae_score="both").fit(X) for f in FAMILIES}
     composed = np.mean([(s.decision_scores_.astype(np.float64) - robust_stats(s.decision_scores_)[0])
                         / robust_stats(s.decision_scores_)[1] for s in singles.values()], axis=0)
     np.testing.assert_allclose(ens.decision_scores_, composed, rtol=1e-6, atol=1e-9)
+
+
+def test_vae_bound_and_rate_see_different_anomalies():
+    """Off-manifold outliers (noise across all 10 dims) show in the bound's reconstruction term, not in the rate;
+    on-manifold ones (4-6 sd along the normal rows' 3-D subspace) show in the rate (and in the bound, which holds
+    the KL term too). "both" finds the two kinds."""
+    rng = np.random.default_rng(1)
+    basis = np.linalg.qr(rng.normal(size=(10, 3)))[0].T  # orthonormal rows
+    normal = rng.normal(size=(1000, 3)) @ basis + 0.05 * rng.normal(size=(1000, 10))
+    off = 0.5 * rng.normal(size=(30, 10))
+    direction = rng.normal(size=(30, 3))
+    on = (direction / np.linalg.norm(direction, axis=1, keepdims=True) * rng.uniform(4, 6, (30, 1))) @ basis
+    X = np.vstack([normal, off, on]).astype(np.float32)
+    kind = np.r_[np.zeros(1000, int), np.ones(30, int), 2 * np.ones(30, int)]
+    auc = {}
+    for score in ("bound", "rate", "both"):
+        s = AnomalyDetector(model="vae", vae_score=score, trim=0.0, epochs=30).fit(X).decision_scores_
+        auc[score] = {k: anomaly_metrics(kind[kind != 3 - k] == k, s[kind != 3 - k])["roc_auc"] for k in (1, 2)}
+    assert auc["bound"][1] > 0.9 and auc["rate"][1] < 0.6  # off-manifold: the encoder projects it away (0.94, 0.42)
+    assert auc["rate"][2] > 0.95 and auc["bound"][2] > 0.95  # on-manifold extremes: far from the prior (0.98, 1.0)
+    assert auc["both"][1] > 0.8 and auc["both"][2] > 0.95  # 0.87, 1.0
 
 
 def test_works_in_cross_val_score_with_auroc_scorer(planted):
@@ -82,6 +104,8 @@ def test_bad_input_is_refused(planted):
         AnomalyDetector(contamination=0.7).fit(X)
     with pytest.raises(DataError, match="trim"):
         AnomalyDetector(trim=0.5).fit(X)
+    with pytest.raises(DataError, match="vae_score"):
+        AnomalyDetector(vae_score="elbo").fit(X)
 
 
 def test_cli_detect_trains_scores_and_measures(planted, tmp_path, capsys):
@@ -108,5 +132,7 @@ def test_cli_detect_trains_scores_and_measures(planted, tmp_path, capsys):
     assert main(["train", "vae", "--data", f"npy:{tmp_path / 'normal.npy'}", "--epochs", "20", "--out", str(run),
                  "-p", "likelihood=gaussian", "-p", "latent_dim=3", "-q"]) == 0
     capsys.readouterr()
-    assert main(["detect", str(run), "--data", f"npz:{tmp_path / 'scaled.npz'}", "-o", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out)["roc_auc"] > 0.9
+    for vae_score in ("auto", "both"):
+        assert main(["detect", str(run), "--data", f"npz:{tmp_path / 'scaled.npz'}", "-o", str(out),
+                     "--vae-score", vae_score]) == 0
+        assert json.loads(capsys.readouterr().out)["roc_auc"] > 0.9

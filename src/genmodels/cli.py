@@ -291,14 +291,16 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
 @click.option("--epochs", type=int, help="training epochs (default: about 3000 steps)")
 @click.option("--trim", type=float, default=0.2, show_default=True,
               help="refit without this fraction of highest-scoring training rows (0: fit once, for clean data)")
+@click.option("--vae-score", type=click.Choice(["auto", "bound", "rate", "both"]), default="auto", show_default=True,
+              help="a VAE's score: negative IWAE bound, latent rate KL(q(z|x)||p(z)), or both standardised")
 @click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
 def detect(run: Path | None, data: str, family: str, output: Path, contamination: float, label: str | None,
-           epochs: int | None, trim: float, binarize: str | None, seed: int, quiet: bool) -> None:
+           epochs: int | None, trim: float, vae_score: str, binarize: str | None, seed: int, quiet: bool) -> None:
     """Anomaly scores per row (higher = more anomalous) and 0/1 flags; ROC AUC, AP and a ROC curve PNG when
     labels are given. Trains a detector on --data, or scores with the model of RUN."""
-    from .apps.anomaly import AnomalyDetector, anomaly_score, binary_labels
+    from .apps.anomaly import AnomalyDetector, binary_labels, saved_model_score
     from .metrics import anomaly_metrics, roc_points
     from .report import save_roc
 
@@ -306,11 +308,11 @@ def detect(run: Path | None, data: str, family: str, output: Path, contamination
     y = binary_labels(dataset)
     if run is not None:
         model = load(run)
-        scores = anomaly_score(model, model._validate_X(dataset, what=dataset.name).cpu().numpy())
+        scores = saved_model_score(model, model._validate_X(dataset, what=dataset.name).cpu().numpy(), vae_score)
         threshold = float(np.quantile(scores, 1 - contamination))
     else:
-        det = AnomalyDetector(model=family, contamination=contamination, trim=trim, epochs=epochs, seed=seed,
-                              verbose=0 if quiet else 1).fit(dataset.X)
+        det = AnomalyDetector(model=family, contamination=contamination, trim=trim, vae_score=vae_score,
+                              epochs=epochs, seed=seed, verbose=0 if quiet else 1).fit(dataset.X)
         scores, threshold = det.decision_scores_, det.threshold_
     lines = ["row,score,anomaly" + (",label" if y is not None else "")]
     lines += [f"{i},{s:.6g},{int(s > threshold)}" + (f",{int(y[i])}" if y is not None else "")

@@ -3,7 +3,16 @@ are anomalies. The PyOD / scikit-learn detector surface, with the VAE, RBM or GA
 an ensemble of the three.
 
 Scores, higher = more anomalous:
-  vae: negative IWAE bound on log p(x) (reconstruction and prior terms together),
+  vae: `vae_score="bound"`: the negative IWAE bound on log p(x); `"rate"`: KL(q(z|x) || p(z)), how far the
+       encoder must move the row's posterior from the prior (Alemi et al. 2018); `"both"`: the two, each
+       standardised by its median/MAD on the training rows, averaged. "auto" (the default) is "both" for a
+       Gaussian VAE (vectors) inside the ensemble, else "bound". The two see different anomalies: the bound's
+       reconstruction term, rows off the manifold the decoder learned; the rate, rows on it but far from where
+       the training rows sit (where IForest is strong). Alone, the rate is erratic (ADBench mean ROC AUC 0.89
+       against the bound's 0.86, but 0.64 against 0.96 on one-class sklearn digits and 0.58 against 0.89 on
+       one-class MNIST, where a digit with fewer strokes needs less information to encode whatever it looks
+       like), so a lone VAE keeps the bound; inside the ensemble it adds the one kind of evidence the other
+       families lack (see benchmarks/results/README.md).
   rbm: free energy (Gaussian visible units for real-valued features, Bernoulli for [0, 1] images),
   gan: reconstruction error |x - G(E(x))|^2 through the encoder trained with the GAN (EGBAD-style; the
        discriminator logit is left out: on ADBench's thyroid it pulled ROC AUC from 0.86 down to 0.55),
@@ -33,36 +42,59 @@ from ..errors import DataError
 from ..models import GAN, RBM, VAE
 
 FAMILIES = ("vae", "rbm", "gan")
+VAE_SCORES = ("auto", "bound", "rate", "both")
 
 
-def anomaly_score(model, X) -> np.ndarray:
-    """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc)."""
+def anomaly_score(model, X, vae_score: str = "bound") -> np.ndarray:
+    """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc).
+    vae_score: "bound" or "rate" (a VAE's two scores; `vae_score_parts` resolves the others)."""
     if model.family == "rbm":
         return model.free_energy(X)
     if model.family == "gan":
         x = np.asarray(X, np.float32)
         return ((model.reconstruct(x) - x) ** 2).reshape(len(x), -1).mean(1)
     if model.family == "vae":
-        return -model.score_samples(X)
+        return model.rate(X) if vae_score == "rate" else -model.score_samples(X)
     raise DataError(f"a {model.family!r} model has no anomaly score; use a vae, rbm or gan run")
+
+
+def saved_model_score(model, X, vae_score: str = "auto") -> np.ndarray:
+    """Scores from a model trained outside a detector (`genmodels detect RUN`). No training scores were kept, so
+    a VAE's "both" standardises its bound and rate by the scored rows' own median/MAD."""
+    if model.family != "vae":
+        return anomaly_score(model, X)
+    parts = {p: anomaly_score(model, X, p) for p in vae_score_parts(vae_score, model.likelihood == "gaussian")}
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    return combine_scores(parts, {p: robust_stats(s) for p, s in parts.items()})
+
+
+def vae_score_parts(vae_score: str, gaussian: bool, ensemble: bool = False) -> tuple[str, ...]:
+    """The VAE scores `vae_score` stands for: "both" = ("bound", "rate"); "auto" = "both" for a Gaussian VAE
+    inside an ensemble, else "bound" (see the module doc)."""
+    if vae_score == "auto":
+        vae_score = "both" if gaussian and ensemble else "bound"
+    return ("bound", "rate") if vae_score == "both" else (vae_score,)
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
     """model: "vae", "rbm", "gan" or "ensemble". contamination: expected fraction of anomalies, sets
     `threshold_` (PyOD's convention). trim: fraction of the highest-scoring training rows left out of a
     second fit (0 = fit once; use 0 when the training data is known to be clean, e.g. one-class protocols).
+    vae_score: "auto", "rate" or "bound" (see the module doc).
     epochs: None picks about 3000 training steps, capped to [5, 100]. model_params: per-family
     hyperparameter overrides, e.g. {"vae": {"latent_dim": 4}}.
 
     Vectors are standardised with statistics of each family's final training rows (clipped to +-10 sd);
     images in [0, 1] are used as they are."""
 
-    def __init__(self, model: str = "vae", contamination: float = 0.1, trim: float = 0.2, epochs: int | None = None,
-                 model_params: dict[str, dict[str, Any]] | None = None, seed: int = 0, device: str = "auto",
-                 verbose: int = 0):
+    def __init__(self, model: str = "vae", contamination: float = 0.1, trim: float = 0.2, vae_score: str = "auto",
+                 epochs: int | None = None, model_params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
+                 device: str = "auto", verbose: int = 0):
         self.model = model
         self.contamination = contamination
         self.trim = trim
+        self.vae_score = vae_score
         self.epochs = epochs
         self.model_params = model_params
         self.seed = seed
@@ -78,6 +110,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise DataError(f"contamination must be in (0, 0.5), got {self.contamination!r}")
         if not 0 <= self.trim < 0.5:
             raise DataError(f"trim must be in [0, 0.5), got {self.trim!r}")
+        if self.vae_score not in VAE_SCORES:
+            raise DataError(f"vae_score must be one of {', '.join(VAE_SCORES)}, got {self.vae_score!r}")
         x = as_dataset(X, what="X").X
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.row_shape_ = tuple(x.shape[1:])
@@ -104,7 +138,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             scale = rows.std(0)
             self.scalers_[name] = (rows.mean(0), np.where(scale > 1e-8, scale, 1.0))
         self.models_[name] = self._make(name, len(rows)).fit(self._scaled(rows, name))
-        return self._family_score(name, self._scaled(x, name))
+        return self._family_score(name, self._scaled(x, name), fit_stats=True)
 
     def _make(self, name: str, n: int):
         params = dict((self.model_params or {}).get(name, {}))
@@ -134,8 +168,19 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         mean, scale = self.scalers_[name]
         return np.clip((x.reshape(len(x), -1) - mean) / scale, -10, 10).astype(np.float32)
 
-    def _family_score(self, name: str, x: np.ndarray) -> np.ndarray:
-        return anomaly_score(self.models_[name], x)
+    def _family_score(self, name: str, x: np.ndarray, fit_stats: bool = False) -> np.ndarray:
+        """The family's score; a VAE scoring "both" averages its bound and rate, each standardised by its
+        median/MAD on the training rows (taken when `fit_stats`)."""
+        model = self.models_[name]
+        if name != "vae":
+            return anomaly_score(model, x)
+        parts = {p: anomaly_score(model, x, p) for p in vae_score_parts(
+            self.vae_score, model.likelihood == "gaussian", ensemble=self.model == "ensemble")}
+        if len(parts) == 1:
+            return next(iter(parts.values()))
+        if fit_stats:
+            self.vae_part_stats_ = {p: robust_stats(s) for p, s in parts.items()}
+        return combine_scores(parts, self.vae_part_stats_)
 
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         if len(scores) == 1:
