@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from _common import RESULTS, print_table, write_result
 from genmodels.apps.anomaly import AnomalyDetector
@@ -28,6 +29,7 @@ from genmodels.data import data_root
 from genmodels.metrics import anomaly_metrics
 
 OURS = ("vae", "rbm", "gan", "ensemble")
+ABLATIONS = ("ensemble vae_score=bound",)  # run only when named in --methods
 PEERS = ("IForest", "AutoEncoder", "VAE", "DeepSVDD")
 
 
@@ -46,7 +48,8 @@ def pyod_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
 
 
 def ours_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
-    return AnomalyDetector(model=name, seed=seed).fit(X).decision_scores_
+    model, *options = name.split()  # "ensemble vae_score=bound": a detector parameter after the model
+    return AnomalyDetector(model=model, seed=seed, **dict(o.split("=") for o in options)).fit(X).decision_scores_
 
 
 def main() -> None:
@@ -56,13 +59,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed, the three smallest data sets")
     parser.add_argument("--methods", default="", help="comma-separated labels to run, e.g. 'genmodels vae'")
     parser.add_argument("--out", default="", help="result name (default anomaly_adbench[_quick])")
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads for every method")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
     warnings.filterwarnings("ignore")
     files = sorted(Path(args.folder).glob("*.npz"), key=lambda p: p.stat().st_size)
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.quick:
         files, seeds = files[:3], seeds[:1]
-    methods = [(f"genmodels {m}", ours_scores, m) for m in OURS] + [(f"PyOD {m}", pyod_scores, m) for m in PEERS]
+    methods = [(f"genmodels {m}", ours_scores, m) for m in OURS + ABLATIONS] + \
+        [(f"PyOD {m}", pyod_scores, m) for m in PEERS]
     name = args.out or ("anomaly_adbench_quick" if args.quick else "anomaly_adbench")
     results: dict[str, dict[str, dict[str, float]]] = {path.stem: {} for path in files}
     if args.methods:
@@ -77,6 +84,8 @@ def main() -> None:
                 results = {ds: {k: v for k, v in old["results"].get(ds, {}).items() if k not in wanted}
                            for ds in results}
         methods = [m for m in methods if m[0] in wanted]
+    else:
+        methods = [m for m in methods if m[2] not in ABLATIONS]
     for path in files:
         with np.load(path, allow_pickle=False) as d:
             X, y = d["X"].astype(np.float32), d["y"].astype(int)
@@ -92,10 +101,11 @@ def main() -> None:
             results[path.stem][label] = {"roc_auc": float(np.mean(aucs)), "ap": float(np.mean(aps)),
                                          "fit_seconds": float(np.mean(secs)),
                                          "roc_auc_per_seed": [float(a) for a in aucs]}
-            print(f"{path.stem:18s} {label:22s} AUROC {np.mean(aucs):.3f}  AP {np.mean(aps):.3f}  "
+            print(f"{path.stem:18s} {label:34s} AUROC {np.mean(aucs):.3f}  AP {np.mean(aps):.3f}  "
                   f"{np.mean(secs):6.1f} s", flush=True)
         write_result(name, {"seeds": seeds, "folder": args.folder, "results": results, "complete": False})
-    labels = [lab for lab in [f"genmodels {m}" for m in OURS] + [f"PyOD {m}" for m in PEERS]
+    required = [f"genmodels {m}" for m in OURS] + [f"PyOD {m}" for m in PEERS]
+    labels = [lab for lab in required[:len(OURS)] + [f"genmodels {m}" for m in ABLATIONS] + required[len(OURS):]
               if all(lab in r for r in results.values())]
     auroc_rows = [{"data set": ds, **{lab: round(r[lab]["roc_auc"], 3) for lab in labels}}
                   for ds, r in results.items()]
@@ -105,8 +115,9 @@ def main() -> None:
     auroc_rows.append({"data set": "mean AP", **{lab: round(v, 3) for lab, v in mean_ap.items()}})
     fit = {lab: float(np.mean([r[lab]["fit_seconds"] for r in results.values()])) for lab in labels}
     auroc_rows.append({"data set": "mean fit s", **{lab: round(v, 1) for lab, v in fit.items()}})
-    table = print_table(auroc_rows, f"ADBench classical sets, ROC AUC (mean of seeds {seeds})")
-    targets, complete = {}, len(labels) == len(OURS) + len(PEERS)
+    sets = "ADBench classical sets" if Path(args.folder) == data_root() / "anomaly" else Path(args.folder).name
+    table = print_table(auroc_rows, f"{sets}, ROC AUC (mean of seeds {seeds})")
+    targets, complete = {}, set(required) <= set(labels)
     if complete:
         best_single = max(mean[f"genmodels {m}"] for m in ("vae", "rbm", "gan"))
         targets = {"best single family >= PyOD VAE": best_single >= mean["PyOD VAE"],
