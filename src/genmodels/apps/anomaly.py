@@ -81,7 +81,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     """model: "vae", "rbm", "gan" or "ensemble". contamination: expected fraction of anomalies, sets
     `threshold_` (PyOD's convention). trim: fraction of the highest-scoring training rows left out of a
     second fit (0 = fit once; use 0 when the training data is known to be clean, e.g. one-class protocols).
-    vae_score: "auto", "rate" or "bound" (see the module doc).
+    vae_score: "auto", "bound", "rate" or "both" (see the module doc).
     epochs: None picks about 3000 training steps, capped to [5, 100]. model_params: per-family
     hyperparameter overrides, e.g. {"vae": {"latent_dim": 4}}.
 

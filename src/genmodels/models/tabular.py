@@ -11,7 +11,8 @@ Where the speed comes from (the networks are the same size as ctgan's): the cond
 and the matching real row are drawn for the whole batch with a few tensor ops (per-category row indices are
 precomputed once as one sorted index tensor; ctgan draws each row with a Python loop and np.random.choice);
 all softmax/gumbel-softmax spans are activated together, their sums one block-diagonal matmul, and the
-conditional cross-entropy is one gather (ctgan loops over the spans); Adam is the fused kernel; the encoder fits its mixtures by a vectorised EM on a subsample.
+conditional cross-entropy is one gather (ctgan loops over the spans); Adam is the fused kernel; the encoder
+fits its mixtures by a vectorised EM on a subsample.
 
 With `epsilon`, a part (`encoder_epsilon_fraction`) of the budget pays for the encoder's statistics (see
 genmodels.data.tabular) and the rest for DP-SGD through opacus (per-sample clipping to `max_grad_norm` plus
