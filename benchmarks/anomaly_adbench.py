@@ -104,9 +104,9 @@ def main() -> None:
             print(f"{path.stem:18s} {label:34s} AUROC {np.mean(aucs):.3f}  AP {np.mean(aps):.3f}  "
                   f"{np.mean(secs):6.1f} s", flush=True)
         write_result(name, {"seeds": seeds, "folder": args.folder, "results": results, "complete": False})
-    required = [f"genmodels {m}" for m in OURS] + [f"PyOD {m}" for m in PEERS]
-    labels = [lab for lab in required[:len(OURS)] + [f"genmodels {m}" for m in ABLATIONS] + required[len(OURS):]
-              if all(lab in r for r in results.values())]
+    ours, peers = [f"genmodels {m}" for m in OURS + ABLATIONS], [f"PyOD {m}" for m in PEERS]
+    required = ours[:len(OURS)] + peers
+    labels = [lab for lab in ours + peers if all(lab in r for r in results.values())]
     auroc_rows = [{"data set": ds, **{lab: round(r[lab]["roc_auc"], 3) for lab in labels}}
                   for ds, r in results.items()]
     mean = {lab: float(np.mean([r[lab]["roc_auc"] for r in results.values()])) for lab in labels}
