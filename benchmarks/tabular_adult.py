@@ -4,7 +4,9 @@ Train on adult.data (32,561 rows), test on adult.test (16,281 rows). Every model
 batch size 500 and torch threads. For each: fit time (wall and process CPU), ML efficacy for `income`
 (HistGradientBoosting trained on the synthetic rows, tested on adult.test, beside the same trained on
 adult.data), column fidelity, pair similarity, DCR, exact copies and the membership-inference AUC
-(members = adult.data rows, non-members = adult.test rows). Then genmodels with epsilon = 1 and 5.
+(members = adult.data rows, non-members = adult.test rows). "genmodels GAN small" / "VAE small" are the same
+models with half-width networks (SMALL below), what genmodels can trade for speed. Then genmodels with
+epsilon = 1 and 5.
 `--part scaling`: fit time on 10k, 30k and all 32,561 rows (genmodels GAN vs CTGAN at a few epochs) and time
 and peak memory for sampling 10k, 100k and 1M rows.
 
@@ -29,6 +31,9 @@ from _common import RESULTS, print_table, write_result
 
 PARTS = ("quality", "dp", "scaling")
 DEFAULT_EPOCHS = 30
+# half-width networks (and the lazy gradient penalty for the GAN): what genmodels trades for speed
+SMALL = {"gan": {"generator_dim": (128, 128), "discriminator_dim": (128, 128), "gp_every": 4},
+         "vae": {"embedding_dim": 32, "compress_dims": (64,), "decompress_dims": (64,)}}
 
 
 class PeakRSS:
@@ -96,18 +101,21 @@ def warmup(train, discrete, models) -> None:
         sample(100)
 
 
-def make(name: str, epochs: int, epsilon: float | None = None):
-    """A fresh model with the shared settings; returns (fit(df, discrete), sample(n))."""
-    if name in ("genmodels GAN", "genmodels VAE"):
+def make(name: str, epochs: int, epsilon: float | None = None, seed: int = 0):
+    """A fresh model with the shared settings; returns (fit(df, discrete), sample(n)). "genmodels GAN small" /
+    "genmodels VAE small": the SMALL networks."""
+    if name.startswith("genmodels"):
         from genmodels.models.tabular import TabularSynthesizer
 
-        m = TabularSynthesizer(model=name.split()[1].lower(), epochs=epochs, batch_size=500, epsilon=epsilon,
-                               seed=0, verbose=0, device="cpu")
-        return m, (lambda df, d: m.fit(df, d)), (lambda n: m.sample(n, seed=0))
+        family = name.split()[1].lower()
+        params = SMALL[family] if name.endswith(" small") else {}
+        m = TabularSynthesizer(model=family, epochs=epochs, batch_size=500, epsilon=epsilon, seed=seed, verbose=0,
+                               device="cpu", **params)
+        return m, (lambda df, d: m.fit(df, d)), (lambda n: m.sample(n, seed=seed))
     from ctgan import CTGAN, TVAE
 
     m = {"ctgan CTGAN": CTGAN, "ctgan TVAE": TVAE}[name](epochs=epochs, batch_size=500)
-    m.set_random_state(0)
+    m.set_random_state(seed)
     return m, (lambda df, d: m.fit(df, d)), (lambda n: m.sample(n))
 
 
@@ -138,11 +146,11 @@ def row(name: str, r: dict) -> dict:
 def part_quality(args, train, test, discrete, previous: dict | None = None) -> dict:
     """`previous`: an earlier quality result at the same epochs and threads; its models that are not rerun
     now are kept (so the peers and genmodels can be timed in separate lock holds)."""
-    out: dict = {"epochs": args.epochs, "batch_size": 500, "threads": args.threads, "models": {}}
+    out: dict = {"epochs": args.epochs, "batch_size": 500, "threads": args.threads, "seed": args.seed, "models": {}}
     if previous and previous.get("epochs") == args.epochs and previous.get("threads") == args.threads:
         out["models"] = {k: v for k, v in previous["models"].items() if k not in args.models}
     for name in args.models:
-        _, fit, sample = make(name, args.epochs)
+        _, fit, sample = make(name, args.epochs, seed=args.seed)
         _, wall, cpu = timed(lambda fit=fit: fit(train, discrete))
         synth, s_wall, _ = timed(lambda sample=sample: sample(len(train)))
         res = {"fit_seconds": wall, "fit_cpu_seconds": cpu, "sample_seconds": s_wall,
@@ -150,7 +158,8 @@ def part_quality(args, train, test, discrete, previous: dict | None = None) -> d
         out["models"][name] = res
         print(f"{name}: fit {wall:.1f}s (CPU {cpu:.1f}s), F1 {res['ml_synthetic']['f1']:.3f}, "
               f"column fidelity {res['column_fidelity']:.3f}", flush=True)
-    order = ["genmodels GAN", "ctgan CTGAN", "genmodels VAE", "ctgan TVAE"]
+    order = ["genmodels GAN", "genmodels GAN small", "ctgan CTGAN", "genmodels VAE", "genmodels VAE small",
+             "ctgan TVAE"]
     models = out["models"] = dict(sorted(out["models"].items(),
                                          key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
     rows = [row(n, r) for n, r in models.items()]
@@ -160,7 +169,8 @@ def part_quality(args, train, test, discrete, previous: dict | None = None) -> d
                  "column fidelity": 1.0, "pair similarity": 1.0,
                  "exact copies": first["privacy"]["exact_copies"].get("holdout")})
     out["speedup"] = {f"{a} vs {b}": models[b]["fit_seconds"] / models[a]["fit_seconds"]
-                      for a, b in (("genmodels GAN", "ctgan CTGAN"), ("genmodels VAE", "ctgan TVAE"))
+                      for a, b in (("genmodels GAN", "ctgan CTGAN"), ("genmodels GAN small", "ctgan CTGAN"),
+                                   ("genmodels VAE", "ctgan TVAE"), ("genmodels VAE small", "ctgan TVAE"))
                       if a in models and b in models}
     out["table"] = print_table(rows, f"Adult, {args.epochs} epochs, batch 500, {args.threads} thread(s)")
     print("fit-time speed-up (peer seconds / genmodels seconds):", json.dumps(out["speedup"]))
@@ -242,7 +252,9 @@ def main(argv=None) -> None:
     p.add_argument("--dp-epochs", type=int, default=None, help="DP runs (default: --epochs)")
     p.add_argument("--scaling-epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--models", default="genmodels GAN,ctgan CTGAN,genmodels VAE,ctgan TVAE")
+    p.add_argument("--seed", type=int, default=0, help="quality part: every model's seed")
+    p.add_argument("--models", default="genmodels GAN,genmodels GAN small,ctgan CTGAN,genmodels VAE,"
+                                        "genmodels VAE small,ctgan TVAE")
     p.add_argument("--dp-models", default="genmodels GAN,genmodels VAE")
     p.add_argument("--epsilons", default="1,5")
     p.add_argument("--fit-rows", default="10000,30000,32561")
@@ -283,6 +295,7 @@ def main(argv=None) -> None:
     for part in parts:
         t0 = time.perf_counter()
         key = part if part != "quality" or args.epochs == DEFAULT_EPOCHS else f"quality_{args.epochs}_epochs"
+        key += f"_seed{args.seed}" if part == "quality" and args.seed else ""
         if part == "quality":
             res = part_quality(args, train, test, discrete, previous.get(key))
         elif part == "dp":
