@@ -108,3 +108,20 @@ def test_feature_network_needs_labels():
 
     with pytest.raises(DataError, match="class labels"):
         feature_network(Dataset(np.zeros((10, 4), np.float32)))
+
+
+def test_feature_network_ignores_the_callers_rng(tmp_path, monkeypatch):
+    """The same data and seed give the same network whatever the global RNG state was (the initial weights
+    once came from it, so a test's outcome depended on which tests ran before)."""
+    import torch
+
+    from genmodels import load_dataset
+
+    data = load_dataset("digits", "train")
+    weights = []
+    for i, global_seed in enumerate((1, 2)):
+        monkeypatch.setenv("GENMODELS_CACHE", str(tmp_path / str(i)))
+        torch.manual_seed(global_seed)
+        weights.append(feature_network(data).net.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+

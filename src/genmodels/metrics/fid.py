@@ -30,7 +30,7 @@ from ..errors import DataError
 from ..io import load_state_dict_checked, load_tensors_with_metadata, save_tensors
 from .precision_recall import precision_recall
 
-VERSION = 2  # part of the cache key: bump when the network or its training changes
+VERSION = 3  # part of the cache key: bump when the network or its training changes
 FEATURE_DIM = 128
 IMAGES_SEEN = 60_000  # training budget: 2 epochs of MNIST at least, up to 40 passes over small sets
 
@@ -111,7 +111,9 @@ def feature_network(data: Dataset, *, seed: int = 0, verbose: bool = False) -> F
     classes = list(data.classes) or sorted(np.unique(data.y).tolist())
     key = data_key(data, seed)
     path = cache_dir() / "feature_nets" / f"{key}.safetensors"
-    net = FeatureNet(input_shape, len(classes))
+    with torch.random.fork_rng(devices=[]):  # the initial weights come from `seed`, not the caller's RNG state
+        torch.manual_seed(seed)
+        net = FeatureNet(input_shape, len(classes))
     if path.exists():
         tensors, meta = load_tensors_with_metadata(path)
         load_state_dict_checked(net, tensors, str(path))
