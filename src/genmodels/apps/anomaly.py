@@ -47,7 +47,7 @@ VAE_SCORES = ("auto", "bound", "rate", "both")
 
 def anomaly_score(model, X, vae_score: str = "bound") -> np.ndarray:
     """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc).
-    vae_score: "bound" or "rate" (a VAE's two scores; `vae_score_parts` resolves the others)."""
+    vae_score: "bound" or "rate" (a VAE's two scores; `vae_score_parts` gives "both" and "auto")."""
     if model.family == "rbm":
         return model.free_energy(X)
     if model.family == "gan":
@@ -63,18 +63,18 @@ def saved_model_score(model, X, vae_score: str = "auto") -> np.ndarray:
     a VAE's "both" standardises its bound and rate by the scored rows' own median/MAD."""
     if model.family != "vae":
         return anomaly_score(model, X)
-    parts = {p: anomaly_score(model, X, p) for p in vae_score_parts(vae_score, model.likelihood == "gaussian")}
+    parts = vae_score_parts(model, X, vae_score)
     if len(parts) == 1:
         return next(iter(parts.values()))
     return combine_scores(parts, {p: robust_stats(s) for p, s in parts.items()})
 
 
-def vae_score_parts(vae_score: str, gaussian: bool, ensemble: bool = False) -> tuple[str, ...]:
-    """The VAE scores `vae_score` stands for: "both" = ("bound", "rate"); "auto" = "both" for a Gaussian VAE
-    inside an ensemble, else "bound" (see the module doc)."""
+def vae_score_parts(model, X, vae_score: str, ensemble: bool = False) -> dict[str, np.ndarray]:
+    """A VAE's scores that `vae_score` stands for, by name: "both" = bound and rate; "auto" = both for a
+    Gaussian VAE inside an ensemble, else the bound (see the module doc)."""
     if vae_score == "auto":
-        vae_score = "both" if gaussian and ensemble else "bound"
-    return ("bound", "rate") if vae_score == "both" else (vae_score,)
+        vae_score = "both" if model.likelihood == "gaussian" and ensemble else "bound"
+    return {p: anomaly_score(model, X, p) for p in (("bound", "rate") if vae_score == "both" else (vae_score,))}
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
@@ -174,8 +174,7 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         model = self.models_[name]
         if name != "vae":
             return anomaly_score(model, x)
-        parts = {p: anomaly_score(model, x, p) for p in vae_score_parts(
-            self.vae_score, model.likelihood == "gaussian", ensemble=self.model == "ensemble")}
+        parts = vae_score_parts(model, x, self.vae_score, ensemble=self.model == "ensemble")
         if len(parts) == 1:
             return next(iter(parts.values()))
         if fit_stats:

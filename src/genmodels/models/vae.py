@@ -15,7 +15,7 @@ from torch import nn
 from ..data import Dataset
 from ..errors import DataError
 from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
-from .base import GenerativeModel
+from .base import GenerativeModel, adam
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -158,10 +158,7 @@ class VAE(GenerativeModel):
                               self._resolved_arch(), self.likelihood, n_classes)
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
-        # the fused kernel makes one pass over each parameter: 16% more samples/s on CPU at batch 128
-        fused = self.device_.type in ("cpu", "cuda")
-        self.optimizer_ = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay,
-                                           fused=fused)
+        self.optimizer_ = adam(self.module_.parameters(), self.device_, lr=self.lr, weight_decay=self.weight_decay)
         return [self.optimizer_]
 
     def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
