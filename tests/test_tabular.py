@@ -131,6 +131,34 @@ def dependent_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"x": x, "y": y, "z": z})
 
 
+@pytest.mark.parametrize("scale", [1.0, 50.0, 1e4])  # 1e4: the span mean would overflow exp; the max is used
+def test_span_activation_and_cross_entropy_match_per_span_softmax(scale):
+    import torch.nn.functional as F
+
+    from genmodels.models.tabular import Spans
+
+    info = [(0, 1, "tanh"), (1, 3, "softmax"), (4, 1, "tanh"), (5, 5, "softmax"), (10, 1, "softmax"), (11, 2, "softmax")]
+    spans = Spans(info)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(16, 13, generator=g) * scale
+    target = torch.rand(16, 13, generator=g) * 2 - 1  # tanh columns: any value; spans: one-hot
+    for s, w, kind in info:
+        if kind == "softmax":
+            target[:, s:s + w] = F.one_hot(torch.randint(w, (16,), generator=g), w)
+    ours, ref = logits.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+    nll = spans.nll(ours, target)
+    ref_nll = -sum((F.log_softmax(ref[:, s:s + w], 1) * target[:, s:s + w]).sum(1) for s, w, k in info if k == "softmax")
+    nll.sum().backward()
+    ref_nll.sum().backward()
+    assert torch.isfinite(nll).all()
+    torch.testing.assert_close(nll, ref_nll, rtol=1e-5, atol=1e-4 * scale)
+    torch.testing.assert_close(ours.grad, ref.grad, rtol=1e-5, atol=1e-6)
+    activated = spans(logits, gumbel=False)
+    ref_act = torch.cat([torch.tanh(logits[:, s:s + w]) if k == "tanh" else F.softmax(logits[:, s:s + w], 1)
+                         for s, w, k in info], 1)
+    torch.testing.assert_close(activated, ref_act, rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def gan_model():
     return TabularSynthesizer(model="gan", epochs=30, batch_size=100, seed=3, verbose=0).fit(mixed_frame(600))

@@ -149,11 +149,45 @@ def _log_density(x: np.ndarray, means: np.ndarray, stds: np.ndarray, weights: np
     return np.log(np.maximum(weights, 1e-300))[None] - 0.5 * z * z - np.log(stds)[None]
 
 
+def _em(z: np.ndarray, means: np.ndarray, stds: np.ndarray, weights: np.ndarray, iters: int,
+        tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EM steps until the mean log-likelihood per row gains less than `tol` (as scikit-learn's GaussianMixture)."""
+    prev = -np.inf
+    for _ in range(iters):
+        logp = _log_density(z, means, stds, weights)
+        top = logp.max(1, keepdims=True)
+        resp = np.exp(logp - top)
+        total = resp.sum(1, keepdims=True)
+        resp /= total
+        nk = resp.sum(0) + 1e-10
+        means = (resp * z[:, None]).sum(0) / nk
+        var = (resp * (z[:, None] - means[None]) ** 2).sum(0) / nk
+        stds = np.sqrt(np.maximum(var, 1e-6))  # a floor of 1e-3 standard deviations: spikes stay finite
+        weights = nk / nk.sum()
+        loglik = float(np.mean(np.log(total) + top))
+        if loglik - prev < tol:
+            break
+        prev = loglik
+    return means, stds, weights
+
+
+def _prune(means: np.ndarray, stds: np.ndarray, weights: np.ndarray,
+           weight_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop components below `weight_threshold` and merge duplicates (means within 1e-6)."""
+    order = np.argsort(means)
+    means, stds, weights = means[order], stds[order], weights[order]
+    keep = weights >= weight_threshold
+    keep[1:] &= np.abs(np.diff(means)) > 1e-6
+    if not keep.any():
+        keep[np.argmax(weights)] = True
+    return means[keep], stds[keep], weights[keep] / weights[keep].sum()
+
+
 def fit_mixture(x: np.ndarray, max_modes: int, weight_threshold: float, rng: np.random.Generator,
-                fit_rows: int, iters: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                fit_rows: int, iters: int = 40, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised EM for a 1-D Gaussian mixture on (a subsample of) x; returns means, stds, weights.
-    Initialised at quantiles of the distinct values (spreads modes over spikes and tails alike); components
-    below `weight_threshold` are dropped, duplicates merged."""
+    Initialised at quantiles of the distinct values (spreads modes over spikes and tails alike); EM to
+    convergence, small and duplicated components pruned, EM again, pruned again."""
     if len(x) > fit_rows:
         x = x[rng.choice(len(x), fit_rows, replace=False)]
     center, scale = float(np.mean(x)), float(np.std(x))
@@ -162,28 +196,10 @@ def fit_mixture(x: np.ndarray, max_modes: int, weight_threshold: float, rng: np.
     z = (x - center) / scale
     uniq = np.unique(z)
     k = min(max_modes, len(uniq))
-    means = np.quantile(uniq, (np.arange(k) + 0.5) / k)
-    stds = np.full(k, 1.0 / k)
-    weights = np.full(k, 1.0 / k)
-    floor = 1e-3
-    for it in range(iters):
-        logp = _log_density(z, means, stds, weights)
-        logp -= logp.max(1, keepdims=True)
-        resp = np.exp(logp)
-        resp /= resp.sum(1, keepdims=True)
-        nk = resp.sum(0) + 1e-10
-        means = (resp * z[:, None]).sum(0) / nk
-        var = (resp * (z[:, None] - means[None]) ** 2).sum(0) / nk
-        stds = np.sqrt(np.maximum(var, floor**2))
-        weights = nk / nk.sum()
-        if it in (iters // 2, iters - 2):  # prune small and duplicated components, then refine
-            order = np.argsort(means)
-            means, stds, weights = means[order], stds[order], weights[order]
-            keep = weights >= weight_threshold
-            keep[1:] &= np.abs(np.diff(means)) > 1e-6
-            if not keep.any():
-                keep[np.argmax(weights)] = True
-            means, stds, weights = means[keep], stds[keep], weights[keep] / weights[keep].sum()
+    params = np.quantile(uniq, (np.arange(k) + 0.5) / k), np.full(k, 1.0 / k), np.full(k, 1.0 / k)
+    for _ in range(2):
+        params = _prune(*_em(z, *params, iters // 2, tol), weight_threshold)
+    means, stds, weights = params
     return means * scale + center, stds * scale, weights
 
 

@@ -10,8 +10,9 @@ per-column sigma on the continuous offsets, cross-entropy on the one-hot spans.
 Where the speed comes from (the networks are the same size as ctgan's): the conditional vector, the category
 and the matching real row are drawn for the whole batch with a few tensor ops (per-category row indices are
 precomputed once as one sorted index tensor; ctgan draws each row with a Python loop and np.random.choice);
-all softmax/gumbel-softmax spans are activated together, their sums one block-diagonal matmul, and the
-conditional cross-entropy is one gather (ctgan loops over the spans); Adam is the fused kernel; the encoder
+all softmax/gumbel-softmax spans are activated together, their sums two thin matmuls, the VAE's span
+cross-entropy has its gradient written out, and the conditional cross-entropy is one gather (ctgan loops over
+the spans); Adam is the fused kernel; the encoder
 fits its mixtures by a vectorised EM on a subsample.
 
 With `epsilon`, a part (`encoder_epsilon_fraction`) of the budget pays for the encoder's statistics (see
@@ -53,9 +54,9 @@ MAX_CONDITION_DRAWS = 200  # conditional sampling gives up after this many times
 class Spans(nn.Module):
     """Activation of a generator/decoder output by span kind, fused: tanh on the "tanh" columns, one softmax
     (gumbel-softmax) per "softmax" span, all spans at once without padding them to a common width: each
-    column's exp is divided by its span's sum, taken as one matmul with a block-diagonal ones matrix. (A padded
-    (B, n_spans, max_width) layout is 4x wider on UCI Adult, where one span has 42 categories and most
-    fewer than 10, and its gather and scatter cost 3x more than this.) Index buffers only (no data)."""
+    column's exp is divided by its span's sum, taken as two thin matmuls with the (columns x spans) ones
+    matrix. (A padded (B, n_spans, max_width) layout is 4x wider on UCI Adult, where one span has 42
+    categories and most fewer than 10, and its gathers cost more than all the rest.) Index buffers only."""
 
     def __init__(self, output_info: Sequence[tuple[int, int, str]]):
         super().__init__()
@@ -63,33 +64,44 @@ class Spans(nn.Module):
         soft = [(s, w) for s, w, k in output_info if k == "softmax"]
         width = max((w for _, w in soft), default=1)
         pad = torch.full((len(soft), width), d, dtype=torch.long)  # column d: a -inf column appended
-        span_of = torch.zeros(d, dtype=torch.long)
-        block = torch.eye(d)  # tanh columns are their own 1-wide block: their softmax is 1, never 0/0
         span_ones = torch.zeros(d, len(soft))
         is_tanh = torch.ones(d, dtype=torch.bool)
         for i, (s, w) in enumerate(soft):
             pad[i, :w] = torch.arange(s, s + w)
-            span_of[s:s + w] = i
-            block[s:s + w, s:s + w] = 1
             span_ones[s:s + w, i] = 1
             is_tanh[s:s + w] = False
         self.padded_shape = (len(soft), width)
         self.register_buffer("pad_idx", pad.flatten(), persistent=False)
-        self.register_buffer("span_of", span_of, persistent=False)
-        self.register_buffer("block", block, persistent=False)
         self.register_buffer("span_ones", span_ones, persistent=False)
+        self.register_buffer("span_ones_t", span_ones.t().contiguous(), persistent=False)
+        self.register_buffer("span_mean", span_ones / span_ones.sum(0).clamp_min(1), persistent=False)
         self.register_buffer("is_tanh", is_tanh, persistent=False)
+        self.register_buffer("soft_mask", (~is_tanh).float(), persistent=False)
         self.register_buffer("tanh_idx", is_tanh.nonzero().squeeze(1), persistent=False)
 
     def _span_max(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_spans) max logit of each span: subtracted before exp for stability, so it needs no gradient."""
-        with torch.no_grad():
-            padded = F.pad(x, (0, 1), value=float("-inf")).index_select(1, self.pad_idx)
-            return padded.view(len(x), *self.padded_shape).amax(-1)
+        """(B, n_spans) max logit of each span, through the padded layout."""
+        padded = F.pad(x, (0, 1), value=float("-inf")).index_select(1, self.pad_idx)
+        return padded.view(len(x), *self.padded_shape).amax(-1)
 
-    def _shifted_exp(self, logits: torch.Tensor, span_max: torch.Tensor) -> torch.Tensor:
-        """exp(logit - its span's max) on softmax columns, 1 on tanh columns."""
-        return torch.exp(torch.where(self.is_tanh, 0.0, logits - span_max.index_select(1, self.span_of)))
+    def _centered(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x minus its span's shift on softmax columns, 0 on tanh columns; the (B, n_spans) shift). Any shift
+        keeps the softmax; it only has to keep exp finite and each span's sum >= 1. The span mean (two thin
+        matmuls) does unless a logit lies over 80 above it; then the span max (a gather, 8x dearer). Clamped at
+        -80: exp(-80) is 1e-35 beside a sum >= 1, and below -87 float32 exp takes a slow path (30x)."""
+        with torch.no_grad():
+            shift = x @ self.span_mean
+        z = torch.addmm(x * self.soft_mask, shift, self.span_ones_t, alpha=-1)
+        if float(z.detach().amax()) > 80.0:
+            with torch.no_grad():
+                shift = self._span_max(x)
+            z = torch.addmm(x * self.soft_mask, shift, self.span_ones_t, alpha=-1)
+        return z.clamp_min(-80.0), shift
+
+    def _softmax(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(e divided by its span's sum, 0 on tanh columns; the (B, n_spans) sums)."""
+        sums = e @ self.span_ones
+        return e * (sums.reciprocal() @ self.span_ones_t), sums
 
     def forward(self, x: torch.Tensor, tau: float = 0.2, gumbel: bool = True,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -98,15 +110,32 @@ class Spans(nn.Module):
             u = torch.rand(x.shape, generator=generator).to(x.device) if generator is not None else \
                 torch.rand_like(x)
             logits = (x - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))) / tau
-        e = self._shifted_exp(logits, self._span_max(logits))
-        return torch.where(self.is_tanh, torch.tanh(x), e / (e @ self.block))
+        soft, _ = self._softmax(torch.exp(self._centered(logits)[0]))
+        return torch.where(self.is_tanh, torch.tanh(x), soft)
 
     def nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-row sum over softmax spans of -log p(the one-hot category of `target`): each span's logsumexp
         minus the logit `target` marks."""
-        span_max = self._span_max(logits)
-        log_sum = torch.log(self._shifted_exp(logits, span_max) @ self.span_ones) + span_max
-        return log_sum.sum(1) - torch.where(self.is_tanh, 0.0, logits * target).sum(1)
+        return _SpanNLL.apply(logits, target, self)
+
+
+class _SpanNLL(torch.autograd.Function):
+    """Spans.nll with its gradient written out, softmax minus target on the softmax columns (0 on tanh
+    columns): one saved tensor and one multiply in backward, where autograd would replay a dozen elementwise
+    ops on the (batch x columns) matrix; after the matmuls these were the tabular VAE's largest cost."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor, spans: Spans) -> torch.Tensor:
+        z, shift = spans._centered(logits)
+        p, sums = spans._softmax(torch.exp(z))
+        target = target * spans.soft_mask
+        ctx.save_for_backward(p - target)
+        return (torch.log(sums) + shift).sum(1) - (logits * target).sum(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (softmax_minus_target,) = ctx.saved_tensors
+        return grad[:, None] * softmax_minus_target, None, None
 
 
 class Residual(nn.Module):
