@@ -138,28 +138,60 @@ class _SpanNLL(torch.autograd.Function):
         return grad[:, None] * softmax_minus_target, None, None
 
 
-class Residual(nn.Module):
-    def __init__(self, i: int, o: int):
+class Generator(nn.Module):
+    """CTGAN's generator: residual layers (linear, batch norm, relu, the layer's input concatenated to its
+    output), then a linear layer to the logits; input the noise and the one-hot conditional vector. That
+    vector reaches every layer through the concatenations, and a one-hot times a weight matrix is one row of
+    it: its part of all the layers' weights is one embedding, looked up by category index instead of
+    multiplied in (a quarter of the generator's multiply-adds on UCI Adult, the same function and
+    initialisation as the concatenated form)."""
+
+    def __init__(self, noise_dim: int, cond_dim: int, dims: Sequence[int], out_dim: int):
         super().__init__()
-        self.fc = nn.Linear(i, o)
-        self.bn = nn.BatchNorm1d(o)
+        self.fcs, self.bns = nn.ModuleList(), nn.ModuleList()
+        width = noise_dim
+        for d in dims:
+            self.fcs.append(nn.Linear(width, d))
+            self.bns.append(nn.BatchNorm1d(d))
+            width += d
+        self.out = nn.Linear(width, out_dim)
+        self.widths = [*dims, out_dim]
+        self.cond = nn.Embedding(cond_dim, sum(self.widths)) if cond_dim else None
+        if self.cond is not None:  # nn.Linear's init for the full (noise + cond + ...) fan-in
+            cols = []
+            for fc in [*self.fcs, self.out]:
+                bound = 1.0 / math.sqrt(fc.in_features + cond_dim)
+                for t in (fc.weight, fc.bias):
+                    nn.init.uniform_(t, -bound, bound)
+                cols.append(torch.empty(cond_dim, fc.out_features).uniform_(-bound, bound))
+            with torch.no_grad():
+                self.cond.weight.copy_(torch.cat(cols, 1))
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, noise_dim); cond: (B,) index of each row's one-hot in the conditional vector."""
+        parts = self.cond(cond).split(self.widths, 1) if cond is not None else [None] * len(self.widths)
+        x = z
+        for fc, bn, c in zip(self.fcs, self.bns, parts[:-1], strict=True):
+            h = fc(x) if c is None else fc(x) + c
+            x = torch.cat([F.relu(bn(h)), x], 1)
+        return self.out(x) if parts[-1] is None else self.out(x) + parts[-1]
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with its mask drawn as uniform < keep: the same distribution, 2.7x faster on CPU, where
+    bernoulli_ draws element by element (it was 4% of a GAN step, six dropouts a step)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([F.relu(self.bn(self.fc(x))), x], 1)
-
-
-def _generator(in_dim: int, dims: Sequence[int], out_dim: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for d in dims:
-        layers.append(Residual(in_dim, d))
-        in_dim += d
-    return nn.Sequential(*layers, nn.Linear(in_dim, out_dim))
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        return x * (torch.rand_like(x) < keep) / keep
 
 
 def _mlp(in_dim: int, dims: Sequence[int], out_dim: int | None, act: type[nn.Module], dropout: float = 0.0):
     layers: list[nn.Module] = []
     for d in dims:
-        layers += [nn.Linear(in_dim, d), act()] + ([nn.Dropout(dropout)] if dropout else [])
+        layers += [nn.Linear(in_dim, d), act()] + ([Dropout(dropout)] if dropout else [])
         in_dim = d
     if out_dim is not None:
         layers.append(nn.Linear(in_dim, out_dim))
@@ -202,7 +234,7 @@ class TabularNet(nn.Module):
         data_dim = sum(w for _, w, _ in output_info)
         self.spans = Spans(output_info)
         if model == "gan":
-            self.g = _generator(embedding_dim + cond_dim, generator_dim, data_dim)
+            self.g = Generator(embedding_dim, cond_dim, generator_dim, data_dim)
             self.d = PacDiscriminator(data_dim + cond_dim, discriminator_dim, pac)
         else:
             self.vae = VAENet(data_dim, embedding_dim, compress_dims, decompress_dims)
@@ -476,8 +508,9 @@ class TabularSynthesizer(GenerativeModel):
         col, opt = self._sampler.sample(n)
         return self._sampler.onehot(col, opt), col, opt
 
-    def _generate(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return self.module_.g(z if c is None else torch.cat([z, c], 1))
+    def _generate(self, z: torch.Tensor, col: torch.Tensor | None, opt: torch.Tensor | None) -> torch.Tensor:
+        """Generator logits for noise z, conditioned on category `opt` of discrete column `col` (per row)."""
+        return self.module_.g(z, None if col is None else self._sampler.offsets[col] + opt)
 
     @staticmethod
     def _with(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -511,7 +544,7 @@ class TabularSynthesizer(GenerativeModel):
                 real = self._train_X[self._sampler.real_rows(col[perm], opt[perm])]
                 c2 = c1[perm]
             with torch.set_grad_enabled(i == d_steps - 1):
-                raw = self._generate(torch.randn(n, emb, device=device), c1)
+                raw = self._generate(torch.randn(n, emb, device=device), col, opt)
                 fake = net.spans(raw)
             real_in, fake_in = self._with(real, c2), self._with(fake.detach(), c1)
             scores = net.d(torch.cat([real_in, fake_in]))
@@ -561,7 +594,7 @@ class TabularSynthesizer(GenerativeModel):
         if n == 0:
             return {}
         real = real[:n]
-        c_real = None
+        c_real = col = opt = None
         if self._sampler is not None:
             col = torch.randint(self._sampler.n_cols, (n,), device=device)
             codes = real.gather(1, (self._sampler.span_start[col, None] + torch.arange(
@@ -570,7 +603,7 @@ class TabularSynthesizer(GenerativeModel):
             opt = codes.masked_fill(~valid, -1.0).argmax(1)
             c_real = self._sampler.onehot(col, opt)
         with torch.no_grad():
-            fake = net.spans(self._generate(torch.randn(n, emb, device=device), c_real))
+            fake = net.spans(self._generate(torch.randn(n, emb, device=device), col, opt))
         scores = self._dp_module(torch.cat([self._with(real, c_real), self._with(fake, c_real)]))
         k = len(scores) // 2
         d_loss = torch.cat([F.softplus(-scores[:k]), F.softplus(scores[k:])]).mean()
@@ -582,7 +615,7 @@ class TabularSynthesizer(GenerativeModel):
         self._dp_steps += 1
         self._dp_module.disable_hooks()
         c1, col, opt = self._cond(n, device)
-        raw = self._generate(torch.randn(n, emb, device=device), c1)
+        raw = self._generate(torch.randn(n, emb, device=device), col, opt)
         stats = self._generator_step(raw, net.spans(raw), c1, col, opt, wasserstein=False)
         self._dp_module.enable_hooks()
         return {"d_loss": d_loss.detach(), **stats}
@@ -621,15 +654,14 @@ class TabularSynthesizer(GenerativeModel):
             noise = torch.randn(n, len(t), generator=generator).to(device)
             out[:, t] = out[:, t] + noise * net.vae.sigma[t]
             return out
-        c = None
+        col = opt = None
         if self._sampler is not None:
             if cond is None:
                 col, opt = self._sampler.sample(n, log_frequency=False, generator=generator)
             else:
                 col = torch.full((n,), cond[0], dtype=torch.long, device=device)
                 opt = torch.full((n,), cond[1], dtype=torch.long, device=device)
-            c = self._sampler.onehot(col, opt)
-        return net.spans(self._generate(z, c), generator=generator)
+        return net.spans(self._generate(z, col, opt), generator=generator)
 
     def sample(self, n: int, conditions: dict | None = None, seed: int | None = None) -> pd.DataFrame:
         """Exactly n synthetic rows as a DataFrame (the training table's columns, dtypes and categories).
