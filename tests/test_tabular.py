@@ -265,6 +265,51 @@ def test_learns_a_dependency_independent_columns_cannot(which):
     assert abs(freq["a"] - 0.5) < 0.08 and abs(freq["c"] - 0.2) < 0.08, freq.to_dict()
 
 
+@pytest.mark.filterwarnings("ignore:Full backward hook")  # opacus' per-sample hooks on rows that need no gradient
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_ghost_clipping_sums_the_same_clipped_gradients_as_per_sample_gradients(which):
+    """The DP step's two-pass ghost clipping against opacus' per-sample gradients (noise 0, SGD lr 1: the
+    update is the mean of the clipped gradients), on a batch where some samples are clipped and some not."""
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    model = TabularSynthesizer(model=which, epochs=1, batch_size=100, epsilon=1.0, max_grad_norm=0.5, seed=0,
+                               verbose=0).fit(dependent_frame(200))
+    net = (model.module_.d if which == "gan" else model.module_.vae).train()  # opacus' hooks: training mode only
+    for m in net.modules():  # the two passes must see the same network: no dropout
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    width = net.net[0].in_features // net.pac if which == "gan" else net.enc[0].in_features
+    rows = torch.randn(80 if which == "gan" else 40, width, generator=torch.Generator().manual_seed(0)) * 3
+
+    def loss_of(module):
+        torch.manual_seed(1)  # the VAE's reparameterisation noise, the same in both passes
+        out = module(rows)
+        return out.flatten() ** 2 if which == "gan" else out[0].pow(2).sum(1) + out[1].pow(2).sum(1)
+
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    updates = []
+    for ghost in (True, False):
+        sgd = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1.0)
+        if ghost:
+            opt = model._make_private(net, sgd)
+            opt.noise_multiplier = 0.0
+            model._backward(loss_of(model._dp_module), opt)
+            wrapped, batch = model._dp_module, opt.expected_batch_size
+        else:
+            wrapped = GradSampleModule(net)
+            opt = DPOptimizer(sgd, noise_multiplier=0.0, max_grad_norm=0.5, expected_batch_size=batch)
+            opt.zero_grad()
+            loss_of(wrapped).mean().backward()
+        opt.step()
+        wrapped._close()
+        updates.append({k: start[k] - v for k, v in net.state_dict().items()})
+        net.load_state_dict(start)
+    for k in updates[0]:
+        torch.testing.assert_close(updates[0][k], updates[1][k], rtol=1e-4, atol=1e-6)
+    assert any(v.abs().sum() > 0 for v in updates[0].values())
+
+
 @pytest.mark.parametrize("which", ["gan", "vae"])
 def test_dp_run_reports_finite_epsilon_within_budget(which, tmp_path):
     df = dependent_frame(1000)
