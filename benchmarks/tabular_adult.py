@@ -109,6 +109,17 @@ def warmup(train, discrete, models) -> None:
         sample(100)
 
 
+def peer_of(name: str) -> str:
+    """The ctgan model a genmodels model is timed against ("genmodels VAE small" -> "ctgan TVAE")."""
+    return f"ctgan {PEER[name.split()[1]]}"
+
+
+def speedups(models: dict) -> dict:
+    """{"<genmodels model> vs <its ctgan peer>": peer fit seconds / genmodels fit seconds} for the pairs run."""
+    return {f"{a} vs {peer_of(a)}": models[peer_of(a)]["fit_seconds"] / models[a]["fit_seconds"]
+            for a in models if a.startswith("genmodels") and peer_of(a) in models}
+
+
 def make(name: str, epochs: int, epsilon: float | None = None, seed: int = 0):
     """A fresh model with the shared settings; returns (fit(df, discrete), sample(n)). "genmodels GAN small" /
     "genmodels VAE small": the SMALL networks; "genmodels VAE dp": the DP_VAE settings."""
@@ -177,8 +188,7 @@ def part_quality(args, train, test, discrete, previous: dict | None = None) -> d
                  "F1 >50K": first["ml_real"]["f1"], "ROC AUC": first["ml_real"]["roc_auc"],
                  "column fidelity": 1.0, "pair similarity": 1.0,
                  "exact copies": first["privacy"]["exact_copies"].get("holdout")})
-    out["speedup"] = {f"{a} vs {b}": models[b]["fit_seconds"] / models[a]["fit_seconds"]
-                      for a in models if a.startswith("genmodels") and (b := f"ctgan {PEER[a.split()[1]]}") in models}
+    out["speedup"] = speedups(models)
     out["table"] = print_table(rows, f"Adult, {args.epochs} epochs, batch 500, {args.threads} thread(s)")
     print("fit-time speed-up (peer seconds / genmodels seconds):", json.dumps(out["speedup"]))
     return out
@@ -263,7 +273,7 @@ def part_floor(args, train, discrete, quality: dict | None) -> dict:
             fit(train, discrete)
         ops = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
         matmul = sum(v for k, v in ops.items() if k in ("aten::mm", "aten::addmm", "aten::bmm", "aten::addmv"))
-        peer = f"ctgan {PEER[name.split()[1]]}"
+        peer = peer_of(name)
         peer_s = ((quality or {}).get("models", {}).get(peer) or {}).get("fit_seconds")
         rec = {"matmul s/epoch": matmul, "torch ops s/epoch": sum(ops.values()), "floor s": matmul * args.epochs,
                "peer": peer, "peer fit s": peer_s, "max speed-up": peer_s / (matmul * args.epochs) if peer_s else None}

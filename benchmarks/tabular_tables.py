@@ -18,8 +18,8 @@ import json
 import os
 import warnings
 
-from _common import print_table, write_result
-from tabular_adult import PEER, make, single_process_ctgan, timed
+from _common import RESULTS, print_table, write_result
+from tabular_adult import make, single_process_ctgan, speedups, timed
 
 TABLES = ("satellite", "shuttle")
 FILES = {"satellite": "30_satellite.npz", "shuttle": "32_shuttle.npz"}
@@ -72,8 +72,6 @@ def main(argv=None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     single_process_ctgan()
     name = "tabular_tables"
-    from _common import RESULTS
-
     path = RESULTS / f"{name}.json"
     payload = json.loads(path.read_text()) if path.exists() else {}
     payload = {k: v for k, v in payload.items() if k not in ("benchmark", "machine")}
@@ -98,9 +96,7 @@ def main(argv=None) -> None:
         real = next(iter(out["models"].values()))["ml_real"]
         rows.append({"model": "real (reference)", "accuracy": real["accuracy"], "F1 anomaly": real["f1"],
                      "ROC AUC": real["roc_auc"]})
-        done = out["models"]
-        out["speedup"] = {f"{a} vs {b}": done[b]["fit_seconds"] / done[a]["fit_seconds"] for a in done
-                          if a.startswith("genmodels") and (b := f"ctgan {PEER[a.split()[1]]}") in done}
+        out["speedup"] = speedups(out["models"])
         out["table"] = print_table(rows, f"{table}: {len(train)} training rows, {args.epochs} epochs, seed {args.seed}")
         print("fit-time speed-up:", json.dumps(out["speedup"]))
         payload[key][table] = out
