@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import warnings
 
 from _common import RESULTS, print_table, write_result
@@ -30,8 +29,9 @@ def load_table(name: str, max_rows: int | None):
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    root = os.environ.get("GENMODELS_DATA") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-    with np.load(os.path.join(root, "anomaly", FILES[name]), allow_pickle=False) as d:
+    from genmodels.data import data_root
+
+    with np.load(data_root() / "anomaly" / FILES[name], allow_pickle=False) as d:
         X, y = d["X"].astype(np.float32), d["y"].astype(int)
     df = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     df["anomaly"] = np.where(y == 1, "yes", "no")

@@ -47,7 +47,7 @@ VAE_SCORES = ("auto", "bound", "rate", "both")
 
 def anomaly_score(model, X, vae_score: str = "bound") -> np.ndarray:
     """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc).
-    vae_score: "bound" or "rate" (a VAE's two scores; `vae_score_parts` gives "both" and "auto")."""
+    vae_score: "bound" or "rate" (a VAE's two scores; `vae_anomaly_score` gives "both" and "auto")."""
     if model.family == "rbm":
         return model.free_energy(X)
     if model.family == "gan":
@@ -63,18 +63,21 @@ def saved_model_score(model, X, vae_score: str = "auto") -> np.ndarray:
     a VAE's "both" standardises its bound and rate by the scored rows' own median/MAD."""
     if model.family != "vae":
         return anomaly_score(model, X)
-    parts = vae_score_parts(model, X, vae_score)
-    if len(parts) == 1:
-        return next(iter(parts.values()))
-    return combine_scores(parts, {p: robust_stats(s) for p, s in parts.items()})
+    return vae_anomaly_score(model, X, vae_score)[0]
 
 
-def vae_score_parts(model, X, vae_score: str, ensemble: bool = False) -> dict[str, np.ndarray]:
-    """A VAE's scores that `vae_score` stands for, by name: "both" = bound and rate; "auto" = both for a
-    Gaussian VAE inside an ensemble, else the bound (see the module doc)."""
+def vae_anomaly_score(model, X, vae_score: str, ensemble: bool = False,
+                      stats: dict[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, dict]:
+    """A VAE's score for `vae_score`, and the (median, MAD) per part it was standardised with. "both" = the bound
+    and the rate, each standardised by `stats` (None: by the scored rows themselves), averaged; "auto" = both
+    for a Gaussian VAE inside an ensemble, else the bound (see the module doc)."""
     if vae_score == "auto":
         vae_score = "both" if model.likelihood == "gaussian" and ensemble else "bound"
-    return {p: anomaly_score(model, X, p) for p in (("bound", "rate") if vae_score == "both" else (vae_score,))}
+    if vae_score != "both":
+        return anomaly_score(model, X, vae_score), {}
+    parts = {p: anomaly_score(model, X, p) for p in ("bound", "rate")}
+    stats = stats or {p: robust_stats(v) for p, v in parts.items()}
+    return combine_scores(parts, stats), stats
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
@@ -174,12 +177,11 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         model = self.models_[name]
         if name != "vae":
             return anomaly_score(model, x)
-        parts = vae_score_parts(model, x, self.vae_score, ensemble=self.model == "ensemble")
-        if len(parts) == 1:
-            return next(iter(parts.values()))
+        score, stats = vae_anomaly_score(model, x, self.vae_score, ensemble=self.model == "ensemble",
+                                         stats=None if fit_stats else self.vae_part_stats_)
         if fit_stats:
-            self.vae_part_stats_ = {p: robust_stats(s) for p, s in parts.items()}
-        return combine_scores(parts, self.vae_part_stats_)
+            self.vae_part_stats_ = stats
+        return score
 
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         if len(scores) == 1:
