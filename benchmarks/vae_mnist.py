@@ -54,8 +54,8 @@ def main() -> None:
     train_seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     eval_started = time.perf_counter()
-    nll = -model.log_likelihood(test, k=args.k)
-    elbo_nll = -model.log_likelihood(test, k=1)
+    nll = -model.log_likelihood(test, k=args.k).mean
+    elbo_nll = -model.log_likelihood(test, k=1).mean
     eval_seconds = time.perf_counter() - eval_started
     baseline = -independent_bernoulli_log_likelihood(train.binarize("stochastic", seed=1).X, test.X)
     rows = [{"model": f"genmodels VAE, {epochs} epochs in {cpu_seconds / 60:.1f} CPU-min "

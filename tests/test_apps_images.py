@@ -248,7 +248,7 @@ class LabelSpy:
     def __init__(self, model):
         self.model, self.asked = model, []
 
-    def _is_conditional(self) -> bool:
+    def is_conditional(self) -> bool:
         return True
 
     def sample(self, n, y=None, seed=None):

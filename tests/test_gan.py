@@ -42,7 +42,7 @@ def fitted(digits):
 
 
 def quality(model, network, test, n=600):
-    labels = np.arange(n) % 10 if model._is_conditional() else None
+    labels = np.arange(n) % 10 if model.is_conditional() else None
     return sample_quality(network, test.X, model.sample(n, y=labels, seed=1), labels)
 
 

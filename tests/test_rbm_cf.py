@@ -236,10 +236,10 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, ratings):
     stopped = RatingsRBM(**params, checkpoint_every=1)
     original = stopped._training_step
 
-    def step_then_stop(batch, step):
-        if step == 13:  # epoch 5 of 6 (3 steps each), inside the averaging window (epochs 4-6)
+    def step_then_stop(batch, info):
+        if info.step == 13:  # epoch 5 of 6 (3 steps each), inside the averaging window (epochs 4-6)
             raise Interrupt
-        return original(batch, step)
+        return original(batch, info)
 
     stopped._training_step = step_then_stop
     with pytest.raises(Interrupt):

@@ -60,9 +60,9 @@ def test_kill_9_then_resume_equals_uninterrupted_run(tmp_path):
 class ExplodingVAE(VAE):
     """A VAE whose weights turn NaN at step 30: the loop must stop, keep and load the last good checkpoint."""
 
-    def _training_step(self, batch, step):
-        stats = super()._training_step(batch, step)
-        if step == 30:
+    def _training_step(self, batch, info):
+        stats = super()._training_step(batch, info)
+        if info.step == 30:
             with torch.no_grad():
                 self.module_.mean.weight.fill_(float("nan"))
         return stats

@@ -308,7 +308,7 @@ def detect(run: Path | None, data: str, family: str, output: Path, contamination
     y = binary_labels(dataset)
     if run is not None:
         model = load(run)
-        scores = saved_model_score(model, model._validate_X(dataset, what=dataset.name).cpu().numpy(), vae_score)
+        scores = saved_model_score(model, model.rows_of(dataset, what=dataset.name), vae_score)
         threshold = float(np.quantile(scores, 1 - contamination))
     else:
         det = AnomalyDetector(model=family, contamination=contamination, trim=trim, vae_score=vae_score,

@@ -30,54 +30,51 @@ data, so they stand out instead of being modelled (on the 8 ADBench sets: mean R
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import as_dataset
+from ..data import DataInfo, Dataset, as_dataset
 from ..errors import DataError
-from ..models import GAN, RBM, VAE
+from ..models import FAMILIES as REGISTRY
 
 FAMILIES = ("vae", "rbm", "gan")
 VAE_SCORES = ("auto", "bound", "rate", "both")
 
 
-def anomaly_score(model, X, vae_score: str = "bound") -> np.ndarray:
-    """A fitted VAE, RBM or GAN's anomaly score per row (higher = more anomalous; see the module doc).
-    vae_score: "bound" or "rate" (a VAE's two scores; `vae_anomaly_score` gives "both" and "auto")."""
-    if model.family == "rbm":
-        return model.free_energy(X)
-    if model.family == "gan":
-        x = np.asarray(X, np.float32)
-        return ((model.reconstruct(x) - x) ** 2).reshape(len(x), -1).mean(1)
-    if model.family == "vae":
-        return model.rate(X) if vae_score == "rate" else -model.score_samples(X)
-    raise DataError(f"a {model.family!r} model has no anomaly score; use a vae, rbm or gan run")
-
-
 def saved_model_score(model, X, vae_score: str = "auto") -> np.ndarray:
     """Scores from a model trained outside a detector (`genmodels detect RUN`). No training scores were kept, so
-    a VAE's "both" standardises its bound and rate by the scored rows' own median/MAD."""
-    if model.family != "vae":
-        return anomaly_score(model, X)
-    return vae_anomaly_score(model, X, vae_score)[0]
+    a model scoring several parts ("both") standardises each by the scored rows' own median/MAD."""
+    if not model.supports("anomaly"):
+        raise DataError(f"a {type(model).__name__} model has no anomaly score; use a model that declares one "
+                        "(VAE, RBM, GAN with its encoder, DBN)")
+    return model_anomaly_score(model, X, vae_score)[0]
 
 
-def vae_anomaly_score(model, X, vae_score: str, ensemble: bool = False,
-                      stats: dict[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, dict]:
-    """A VAE's score for `vae_score`, and the (median, MAD) per part it was standardised with. "both" = the bound
-    and the rate, each standardised by `stats` (None: by the scored rows themselves), averaged; "auto" = both
-    for a Gaussian VAE inside an ensemble, else the bound (see the module doc)."""
+def anomaly_parts(model, vae_score: str, ensemble: bool = False) -> tuple[str | None, ...]:
+    """The named parts of `model.anomaly_score` to average for `vae_score` (the option applies to families
+    with named parts, the VAE's bound and rate); (None,) for a family's one score."""
+    names = getattr(model, "anomaly_part_names", ())
+    if not names:
+        return (None,)
     if vae_score == "auto":
-        vae_score = "both" if model.likelihood == "gaussian" and ensemble else "bound"
-    if vae_score != "both":
-        return anomaly_score(model, X, vae_score), {}
-    parts = {p: anomaly_score(model, X, p) for p in ("bound", "rate")}
-    stats = stats or {p: robust_stats(v) for p, v in parts.items()}
-    return combine_scores(parts, stats), stats
+        return model.anomaly_parts(ensemble)
+    return names if vae_score == "both" else (vae_score,)
+
+
+def model_anomaly_score(model, X, vae_score: str = "auto", ensemble: bool = False,
+                        stats: dict[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, dict]:
+    """A fitted model's anomaly score per row for `vae_score`, and the (median, MAD) per part it was standardised
+    with. Several parts ("both") are each standardised by `stats` (None: by the scored rows themselves) and
+    averaged; "auto" is the model's own choice (`anomaly_parts`, see the module doc)."""
+    parts = anomaly_parts(model, vae_score, ensemble)
+    if len(parts) == 1:
+        return np.asarray(model.anomaly_score(X, parts[0]), np.float64), {}
+    scores = {p: np.asarray(model.anomaly_score(X, p), np.float64) for p in parts}
+    stats = stats or {p: robust_stats(v) for p, v in scores.items()}
+    return combine_scores(scores, stats), stats
 
 
 class AnomalyDetector(OutlierMixin, BaseEstimator):
@@ -140,30 +137,22 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         if not self.images_:
             scale = rows.std(0)
             self.scalers_[name] = (rows.mean(0), np.where(scale > 1e-8, scale, 1.0))
-        self.models_[name] = self._make(name, len(rows)).fit(self._scaled(rows, name))
+        scaled = self._scaled(rows, name)
+        self.models_[name] = self._make(name, scaled).fit(scaled)
         return self._family_score(name, self._scaled(x, name), fit_stats=True)
 
-    def _make(self, name: str, n: int):
-        params = dict((self.model_params or {}).get(name, {}))
-        d = self.n_features_in_
-        batch = int(params.get("batch_size", 64 if name == "rbm" else 128))
-        steps, cap = (1500, 30) if name == "gan" else (3000, 100)  # GAN steps cost two networks' updates
-        epochs = self.epochs or int(np.clip(math.ceil(steps * batch / n), 5, cap))
-        common = {"epochs": epochs, "batch_size": batch, "seed": self.seed, "device": self.device,
+    def _make(self, name: str, rows: np.ndarray):
+        """The family's own anomaly recipe for data like `rows` (`recommended(..., task="anomaly")`), under the
+        detector's epochs, seed and device and the user's `model_params`."""
+        cls = REGISTRY[name]
+        info = DataInfo.of(Dataset(rows))
+        if not self.images_:  # the scaled vectors leave [0, 1]; what counts is that they are not images
+            info = DataInfo(info.n_samples, info.row_shape, 0, False, False)
+        params = {**cls.recommended(info, task="anomaly"), "seed": self.seed, "device": self.device,
                   "verbose": self.verbose}
-        if name == "vae":
-            defaults = {"likelihood": "bernoulli" if self.images_ else "gaussian",
-                        "hidden_dims": (256, 128) if self.images_ else (64, 32),
-                        "latent_dim": 16 if self.images_ else max(2, min(8, d // 2)), "iwae_k": 20}
-            return VAE(**{**common, **defaults, **params})
-        if name == "rbm":
-            defaults = {"visible": "bernoulli" if self.images_ else "gaussian",
-                        "n_hidden": 128 if self.images_ else max(16, 2 * d),
-                        "lr": 0.05 if self.images_ else 0.01, "cd_k": 1, "persistent": False}
-            return RBM(**{**common, **defaults, **params})
-        defaults = {"latent_dim": 32 if self.images_ else max(4, d // 2),
-                    "hidden_dims": (256, 512) if self.images_ else (64, 64)}
-        return GAN(**{**common, **defaults, **params})
+        if self.epochs:
+            params["epochs"] = self.epochs
+        return cls(**{**params, **dict((self.model_params or {}).get(name, {}))})
 
     def _scaled(self, x: np.ndarray, name: str) -> np.ndarray:
         if self.images_:
@@ -172,15 +161,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         return np.clip((x.reshape(len(x), -1) - mean) / scale, -10, 10).astype(np.float32)
 
     def _family_score(self, name: str, x: np.ndarray, fit_stats: bool = False) -> np.ndarray:
-        """The family's score; a VAE scoring "both" averages its bound and rate, each standardised by its
+        """The family's score; one scoring several parts (a VAE's "both") averages them, each standardised by its
         median/MAD on the training rows (taken when `fit_stats`)."""
-        model = self.models_[name]
-        if name != "vae":
-            return anomaly_score(model, x)
-        score, stats = vae_anomaly_score(model, x, self.vae_score, ensemble=self.model == "ensemble",
-                                         stats=None if fit_stats else self.vae_part_stats_)
+        part_stats = self.__dict__.setdefault("part_stats_", {})
+        score, stats = model_anomaly_score(self.models_[name], x, self.vae_score, ensemble=self.model == "ensemble",
+                                           stats=None if fit_stats else part_stats.get(name))
         if fit_stats:
-            self.vae_part_stats_ = stats
+            part_stats[name] = stats
         return score
 
     def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:

@@ -53,7 +53,7 @@ def synthetic_labels(y_small, n: int, seed: int = 0) -> np.ndarray:
 def synthesize(model, y_small, ratio: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(X_syn, y_syn): round(ratio * len(y_small)) samples of a fitted class-conditional model, row i drawn
     for label y_syn[i] exactly (the labels are passed to `model.sample`), flattened to (n, features)."""
-    if not (hasattr(model, "_is_conditional") and model._is_conditional()):
+    if not (hasattr(model, "is_conditional") and model.is_conditional()):
         raise DataError(
             f"{type(model).__name__} is not class-conditional: fit GAN/VAE(conditional=True) with "
             "labels, or wrap the family in PerClassModel"
@@ -131,44 +131,26 @@ def augment_scores(
 GENERATORS = ("gan", "vae", "rbm")
 
 
-def default_generator(
-    family: str, n_rows: int, epochs: int | None = None, seed: int = 0, verbose: int = 0, steps: int = 2000
-):
-    """A class-conditional generator for augmentation with MLP networks (quick on CPU at any image size):
-    "gan" = GAN(conditional=True), "vae" = CVAE, "rbm" = PerClassModel(RBM(n_hidden=64)). Without `epochs`,
-    training runs about `steps` updates whatever the data size (per class for the RBM), 5-500 epochs."""
-    from ..models import GAN, RBM, VAE
+def default_generator(family: str, n_rows: int, epochs: int | None = None, seed: int = 0, verbose: int = 0):
+    """A class-conditional generator for augmentation: the family's own recipe (`recommended(...,
+    task="augment")`: MLP networks, quick on CPU at any image size, about 2000 updates whatever the data size).
+    A family that cannot condition on labels itself is wrapped in PerClassModel (one model per class, each
+    seeing about a tenth of the rows)."""
+    from ..data import DataInfo
+    from ..models import FAMILIES
     from ..models.per_class import PerClassModel
 
-    def sized(batch: int, rows: int) -> int:
-        if epochs is not None:
-            return int(epochs)
-        return int(min(500, max(5, math.ceil(steps * batch / max(rows, 1)))))
-
-    batch = max(1, min(64, int(n_rows)))
-    shared = {
-        "conditional": True,
-        "arch": "mlp",
-        "batch_size": batch,
-        "epochs": sized(batch, n_rows),
-        "seed": seed,
-        "verbose": verbose,
-    }
-    if family == "gan":
-        return GAN(hidden_dims=(256, 256), latent_dim=32, encoder=False, **shared)
-    if family == "vae":
-        return VAE(hidden_dims=(256, 128), latent_dim=16, **shared)
-    if family == "rbm":
-        rbm = RBM(
-            n_hidden=64,
-            lr=0.05,
-            batch_size=10,
-            burn_in=500,
-            verbose=verbose,
-            epochs=sized(10, max(1, int(n_rows) // 10)),
-        )  # each class model sees about a tenth of the rows
-        return PerClassModel(rbm, seed=seed)
-    raise DataError(f"model must be one of {', '.join(GENERATORS)}; got {family!r}")
+    if family not in GENERATORS:
+        raise DataError(f"model must be one of {', '.join(GENERATORS)}; got {family!r}")
+    cls = FAMILIES[family]
+    per_class = "conditional" not in cls.capabilities
+    rows = max(1, int(n_rows) // 10) if per_class else int(n_rows)
+    params = {**cls.recommended(DataInfo(rows, (1,)), task="augment"), "seed": seed, "verbose": verbose}
+    if epochs is not None:
+        params["epochs"] = int(epochs)
+    if per_class:
+        return PerClassModel(cls(**{k: v for k, v in params.items() if k != "seed"}), seed=seed)
+    return cls(**params)
 
 
 def stratified_subset(y, budget: int, seed: int = 0) -> np.ndarray:

@@ -155,7 +155,7 @@ def denoise_run(
     scores into out_dir/metrics.json, and a noisy/denoised/truth grid into out_dir/denoise.png."""
     if int(n) < 1:
         raise DataError(f"n must be a positive integer, got {n!r}")
-    X = model._validate_X(data, what=data.name).cpu().numpy().reshape(len(data), *model.input_shape_)
+    X = model.rows_of(data, what=data.name)
     X = X[np.sort(np.random.default_rng(seed).permutation(len(X))[: int(n)])]
     shape = _model_image_shape(model)
     noisy = corrupt(X, kind, level, seed, shape)

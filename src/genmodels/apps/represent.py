@@ -154,8 +154,8 @@ def represent_run(
     out_dir/metrics.json, and the test features' 2-D map into out_dir/feature_map.png."""
     if train.y is None or test.y is None:
         raise DataError(f"{train.name}: representation probes need labelled data")
-    X_train = model._validate_X(train, what=train.name).cpu().numpy().reshape(len(train), -1)
-    X_test = model._validate_X(test, what=test.name).cpu().numpy().reshape(len(test), -1)
+    X_train = model.rows_of(train, what=train.name).reshape(len(train), -1)
+    X_test = model.rows_of(test, what=test.name).reshape(len(test), -1)
     labels = np.asarray(test.classes, dtype=object)[test.y] if test.classes else test.y
     scores = {
         "data": test.name,

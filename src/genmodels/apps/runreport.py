@@ -58,5 +58,5 @@ def write_run_report(run_dir: Path, model, metrics: dict[str, Any] | None = None
 
 
 def write_samples_grid(run_dir: Path, model, n: int = 64) -> Path | None:
-    images = model._preview_images(n)
+    images = model.preview_images(n)
     return None if images is None else save_image_grid(Path(run_dir) / "samples.png", images)

@@ -47,6 +47,34 @@ class Dataset:
         return Dataset(X, self.y, self.name, self.classes)
 
 
+@dataclass(frozen=True)
+class DataInfo:
+    """What a family's `recommended(info, budget, task)` settings depend on: the data's size and kind."""
+
+    n_samples: int
+    row_shape: tuple[int, ...]
+    n_classes: int = 0
+    unit_interval: bool = False  # every value in [0, 1]: Bernoulli units apply
+    binary: bool = False  # every value 0 or 1
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.row_shape))
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.row_shape) == 3
+
+    @classmethod
+    def of(cls, data: Dataset) -> DataInfo:
+        lo, hi = float(data.X.min()), float(data.X.max())
+        unit = lo >= 0.0 and hi <= 1.0
+        sample = data.X.reshape(-1)[:1_000_000]
+        binary = unit and bool(np.isin(sample, (0.0, 1.0)).all())
+        n_classes = len(np.unique(data.y)) if data.y is not None else 0
+        return cls(len(data), tuple(int(d) for d in data.X.shape[1:]), n_classes, unit, binary)
+
+
 def check_finite(X: np.ndarray, what: str) -> None:
     if not np.isfinite(X).all():
         bad = int((~np.isfinite(X)).sum())

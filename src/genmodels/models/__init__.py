@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io import read_json
-from .base import CONFIG, WEIGHTS, GenerativeModel
+from .base import CAPABILITIES, CONFIG, WEIGHTS, ArrayModel, LikelihoodEstimate, TrainedModel
 from .dbn import DBN
 from .gan import GAN
 from .per_class import PerClassModel
@@ -15,11 +15,11 @@ from .rbm_cf import RatingsRBM
 from .tabular import TabularSynthesizer
 from .vae import VAE
 
-FAMILIES: dict[str, type[GenerativeModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
+FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
                                              "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer}
 
 
-def load(path: str | Path) -> GenerativeModel:
+def load(path: str | Path) -> TrainedModel:
     """Load a model saved by `.save(path)` or written by training into a run folder. Reads only JSON and
     safetensors: a pickle or any other file is refused, never executed."""
     folder = Path(path)
@@ -36,5 +36,5 @@ def load(path: str | Path) -> GenerativeModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["DBN", "FAMILIES", "GAN", "RBM", "VAE", "GenerativeModel", "PerClassModel", "RatingsRBM", "TabularSynthesizer",
-           "load"]
+__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "LikelihoodEstimate", "PerClassModel",
+           "RatingsRBM", "TabularSynthesizer", "TrainedModel", "load"]

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,13 +17,24 @@ import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from torch import nn
 
-from ..data import Dataset
+from ..data import DataInfo, Dataset
 from ..errors import DataError
-from ..train import Trainer
-from ..train.distributed import is_distributed
+from ..nn.rbm import RBMNet, bernoulli
+from ..train import StepInfo, Trainer
 from ..train.trainer import _positive_number
-from .base import GenerativeModel
-from .rbm import RBM, RBMNet, _bernoulli
+from .base import ArrayModel
+from .params import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    PRECISION,
+    TRAINING,
+    Boolean,
+    Interval,
+    Sizes,
+)
+from .rbm import RBM
 
 
 class DBNNet(nn.Module):
@@ -63,7 +75,7 @@ class _BudgetShares:
         return max(share, 1e-3)  # a spent budget still lets the phase take its one step
 
 
-class DBN(ClassifierMixin, GenerativeModel):
+class DBN(ClassifierMixin, ArrayModel):
     """Deep belief network with the scikit-learn estimator (and classifier) contract.
 
     layers: hidden layer sizes, bottom to top. pretrain: greedy RBM pretraining (False = the same network
@@ -74,13 +86,21 @@ class DBN(ClassifierMixin, GenerativeModel):
     """
 
     family = "dbn"
+    capabilities = frozenset({"sample", "transform", "reconstruct", "anomaly", "classify", "partial_fit"})
     _needs_unit_interval = True
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "layers": [Sizes()], "pretrain": [Boolean()], "pretrain_epochs": [POSITIVE_INT], "pretrain_lr": [POSITIVE],
+        "cd_k": [POSITIVE_INT], "persistent": [Boolean()], "momentum": [Interval(float, 0, 1, closed="left")],
+        "weight_decay": [NON_NEGATIVE], "epochs": [NON_NEGATIVE_INT], "lr": [POSITIVE],
+        "dropout": [Interval(float, 0, 1, closed="left")], "burn_in": [NON_NEGATIVE_INT], "precision": [PRECISION],
+        **{k: v for k, v in TRAINING.items() if k != "epochs"},
+    }
 
     def __init__(self, layers: Sequence[int] = (500, 500, 2000), pretrain: bool = True, pretrain_epochs: int = 10,
                  pretrain_lr: float = 0.1, cd_k: int = 1, persistent: bool = False, momentum: float = 0.5,
                  weight_decay: float = 2e-4, epochs: int = 30, lr: float = 1e-3, dropout: float = 0.0,
-                 burn_in: int = 1000, batch_size: int = 100, seed: int = 0, device: str = "auto", verbose: int = 1,
-                 checkpoint_every: int = 0, sample_every: int = 0):
+                 burn_in: int = 1000, batch_size: int = 100, precision: str = "fp32", seed: int = 0,
+                 device: str = "auto", verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 0):
         self.layers = layers
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
@@ -94,14 +114,26 @@ class DBN(ClassifierMixin, GenerativeModel):
         self.dropout = dropout
         self.burn_in = burn_in
         self.batch_size = batch_size
+        self.precision = precision
         self.seed = seed
         self.device = device
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
         self.sample_every = sample_every
 
+    @classmethod
+    def recommended(cls, info: DataInfo, budget: float | None = None, task: str = "generate") -> dict:
+        """compare: a two-layer stack, unsupervised greedy pretraining only (fine-tuning would turn its
+        recognition weights into a classifier and spoil sampling), CD-1 with momentum
+        (benchmarks/compare_mnist.py)."""
+        if task == "compare":
+            small = info.n_features <= 256
+            return {"layers": (128, 64) if small else (500, 500), "pretrain_lr": 0.05, "cd_k": 1, "persistent": False,
+                    "momentum": 0.5, "burn_in": 200, "batch_size": 32 if small else 100}
+        return {}
+
     # --- fitting -------------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False,
+    def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
             time_budget: float | None = None):
         """Greedy layer-wise pretraining on every row of X (each layer's run in run_dir/layer_N), then, with
         labels y, supervised fine-tuning of the whole stack plus a softmax layer. Rows labelled -1 are
@@ -109,10 +141,9 @@ class DBN(ClassifierMixin, GenerativeModel):
         `time_budget` (seconds) is shared by the phases in order: each pretrained layer and the fine-tuning
         get an equal share of what is left when they start (time a phase leaves unused goes to the later
         ones); `budget_exhausted_` is True when any phase stopped on its share."""
-        if not self.layers or any(int(n) < 1 for n in self.layers):
-            raise DataError(f"layers must be a non-empty list of positive sizes, got {self.layers!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise DataError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        self._validate_params()
+        if resume and overwrite:
+            raise DataError("resume=True and overwrite=True contradict each other; choose one")
         everything = self._validate_fit(X, None)
         data = everything
         if y is not None:
@@ -128,13 +159,13 @@ class DBN(ClassifierMixin, GenerativeModel):
                 raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
         fine_tune = data.y is not None and int(self.epochs) > 0
         shares = _BudgetShares(time_budget, len(self.layers) * bool(self.pretrain) + fine_tune)
-        self._pretrained = self._pretrain_layers(everything, run_dir, resume, shares) if self.pretrain else None
+        self._pretrained = self._pretrain_layers(everything, run_dir, resume, overwrite, shares) if self.pretrain else None
         history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
         seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
         exhausted = any(rbm.budget_exhausted_ for rbm in self._pretrained or [])
         stops = [f"layer {i + 1}: {rbm.stop_reason_}" for i, rbm in enumerate(self._pretrained or []) if rbm.stop_reason_]
         if fine_tune:
-            Trainer(self, run_dir, resume, time_budget=shares.next()).run(data)
+            Trainer(self, run_dir, resume, time_budget=shares.next(), overwrite=overwrite).run(data)
             self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
             self.budget_exhausted_ = exhausted or self.budget_exhausted_
             stops += [f"fine-tuning: {self.stop_reason_}"] if self.stop_reason_ else []
@@ -156,7 +187,7 @@ class DBN(ClassifierMixin, GenerativeModel):
             raise DataError("DBN.partial_fit fine-tunes the classifier: call partial_fit(X, y) with labels")
         return super().partial_fit(X, y)
 
-    def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool,
+    def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool, overwrite: bool,
                          shares: _BudgetShares) -> list[RBM]:
         rbms = []
         x = data.X.reshape(len(data), -1)
@@ -166,7 +197,7 @@ class DBN(ClassifierMixin, GenerativeModel):
                       batch_size=self.batch_size, seed=int(self.seed) + i, device=self.device, verbose=self.verbose,
                       checkpoint_every=self.checkpoint_every)
             layer_dir = None if run_dir is None else Path(run_dir) / f"layer_{i + 1}"
-            rbm.fit(x, run_dir=layer_dir, resume=resume, time_budget=shares.next())
+            rbm.fit(x, run_dir=layer_dir, resume=resume, overwrite=overwrite, time_budget=shares.next())
             rbms.append(rbm)
             if i + 1 < len(self.layers):
                 x = rbm.transform(x)  # the next layer learns the hidden probabilities of this one
@@ -187,26 +218,19 @@ class DBN(ClassifierMixin, GenerativeModel):
             rbm.weight.requires_grad_(True)  # fine-tuning trains the recognition weights by backprop
             rbm.hidden_bias.requires_grad_(True)
         self.module_ = net
-        self._steps_total = 1
-        if data is not None:
-            per_rank = len(data) // max(1, torch.distributed.get_world_size() if is_distributed() else 1)
-            self._steps_total = max(1, math.ceil(per_rank / int(self.batch_size)) * int(self.epochs))
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         params = [p for p in self.module_.parameters() if p.requires_grad]
         self.optimizer_ = torch.optim.Adam(params, lr=float(self.lr))
         return [self.optimizer_]
 
-    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
+    def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, torch.Tensor]:
         x, y = batch
-        progress = min(1.0, step / getattr(self, "_steps_total", 1))
         for group in self.optimizer_.param_groups:  # cosine decay: a function of the step, so resume is exact
-            group["lr"] = float(self.lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        logits = self._net()(x.flatten(1), float(self.dropout))
-        loss = F.cross_entropy(logits, y)
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_.step()
+            group["lr"] = float(self.lr) * 0.5 * (1.0 + math.cos(math.pi * info.progress))
+        logits = self.module_(x.flatten(1), float(self.dropout))
+        loss = F.cross_entropy(logits.float(), y)
+        self._update(self.optimizer_, loss)
         return {"loss": loss.detach(), "accuracy": (logits.detach().argmax(1) == y).float().mean()}
 
     # --- generative side ---------------------------------------------------------------------------------------
@@ -214,18 +238,18 @@ class DBN(ClassifierMixin, GenerativeModel):
         """Gibbs chains in the top RBM (burn_in steps), then one stochastic pass down to the data layer."""
         rbms = list(self.module_.rbms)
         top = rbms[-1]
-        v = _bernoulli(torch.full((n, top.weight.shape[1]), 0.5, device=self.device_), generator)
+        v = bernoulli(torch.full((n, top.weight.shape[1]), 0.5, device=self.device_), generator)
         for _ in range(max(0, int(self.burn_in))):
-            v = top.sample_visible(_bernoulli(top.hidden_probs(v), generator), generator)
+            v = top.sample_visible(bernoulli(top.hidden_probs(v), generator), generator)
         for rbm in reversed(rbms[:-1]):
             mean = rbm.visible_mean(v)
-            v = _bernoulli(mean, generator) if rbm is not rbms[0] else mean
+            v = bernoulli(mean, generator) if rbm is not rbms[0] else mean
         if len(rbms) == 1:
-            v = top.visible_mean(_bernoulli(top.hidden_probs(v), generator))
+            v = top.visible_mean(bernoulli(top.hidden_probs(v), generator))
         return v.view(n, *self.data_shape_)
 
     def _flat(self, X, what: str = "X") -> torch.Tensor:
-        return self._validate_X(X, what).reshape(-1, self.n_features_in_)
+        return self.validate_X(X, what).reshape(-1, self.n_features_in_)
 
     def transform(self, X) -> np.ndarray:
         """Top-layer hidden probabilities (one deterministic pass up), shaped (N, layers[-1])."""
@@ -247,6 +271,11 @@ class DBN(ClassifierMixin, GenerativeModel):
         """Higher = more normal: negative free energy of the data under the first RBM (a proxy for log p(x);
         fine-tuning changes these weights discriminatively, so use it on unsupervised DBNs)."""
         return -self._batched(self.module_.rbms[0].free_energy, self._flat(X)).cpu().numpy()
+
+    @property
+    def components_(self) -> np.ndarray:
+        """The first layer's weights W, shaped (layers[0], n_features) as in scikit-learn's RBM."""
+        return self.module_.rbms[0].weight.detach().cpu().numpy()
 
     # --- classifier side -------------------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:

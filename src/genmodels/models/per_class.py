@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import as_dataset
 from ..errors import DataError
-from .base import GenerativeModel, _row_shape
+from .base import CAPABILITIES, ArrayModel, _row_shape
 
 
 class PerClassModel(BaseEstimator):
@@ -31,6 +31,7 @@ class PerClassModel(BaseEstimator):
     """
 
     family = "per_class"
+    capabilities = frozenset({"sample", "conditional", "transform", "reconstruct", "anomaly"})
 
     def __init__(self, estimator: Any = None, seed: int = 0):
         self.estimator = estimator
@@ -67,18 +68,28 @@ class PerClassModel(BaseEstimator):
     def n_classes_(self) -> int:
         return len(getattr(self, "classes_", []))
 
-    def _is_conditional(self) -> bool:
+    def supports(self, capability: str) -> bool:
+        """What the wrapped family can do, given per class (always conditional)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {sorted(CAPABILITIES)}")
+        inner = self.estimator.supports(capability) if hasattr(self.estimator, "supports") else True
+        return capability in self.capabilities and (capability == "conditional" or inner)
+
+    def is_conditional(self) -> bool:
         return True
 
-    def _validate_X(self, X, what: str = "X"):
+    def validate_X(self, X, what: str = "X"):
         check_is_fitted(self, "estimators_")
-        return self.estimators_[0]._validate_X(X, what)
+        return self.estimators_[0].validate_X(X, what)
+
+    def rows_of(self, X, what: str = "X") -> np.ndarray:
+        check_is_fitted(self, "estimators_")
+        return self.estimators_[0].rows_of(X, what)
 
     def _label_codes(self, y, n: int, rng: np.random.Generator) -> np.ndarray:
         if y is None:
             return rng.choice(self.n_classes_, size=n, p=self.class_prior_)
-        # the same checks and messages as every family's conditional sampling
-        return GenerativeModel._encode_labels(self, y, n, torch.Generator()).cpu().numpy()
+        return ArrayModel.label_codes(self, y, n)  # the same checks and messages as every conditional family
 
     def sample(self, n: int, y=None, *, seed: int | None = None) -> np.ndarray:
         """n samples; row i comes from the model of class y[i] (one label or n labels). `seed=` gives a
@@ -110,6 +121,11 @@ class PerClassModel(BaseEstimator):
 
     def score(self, X, y=None) -> float:
         return float(np.mean(self.score_samples(X)))
+
+    def anomaly_score(self, X, part: str | None = None) -> np.ndarray:
+        """The lowest class model's anomaly score per row (a row is normal when some class explains it)."""
+        check_is_fitted(self, "estimators_")
+        return np.stack([np.asarray(m.anomaly_score(X, part)) for m in self.estimators_], 1).min(1)
 
     def reconstruct(self, X) -> np.ndarray:
         best = self._class_scores(X).argmax(1)

@@ -10,116 +10,34 @@ W is stored (n_hidden, n_visible), like scikit-learn's `components_`.
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import TransformerMixin
-from torch import nn
 
-from ..data import Dataset
-from ..errors import DataError
-from ..train import Trainer
-from ..train.distributed import all_reduce_mean, is_distributed
-from .base import GenerativeModel
+from ..data import DataInfo, Dataset
+from ..nn.rbm import RBMNet, bernoulli
+from ..train import StepInfo, Trainer
+from .base import ArrayModel, LikelihoodEstimate, epochs_for
+from .params import (
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    TRAINING,
+    Boolean,
+    Interval,
+    Options,
+)
+from .rbm_partition import ais_log_partition, exact_log_partition
 
 LOG_2PI = math.log(2 * math.pi)
 MONITOR_ROWS = 1000  # training rows whose reconstruction error is logged at each epoch end
 
 
-class RBMNet(nn.Module):
-    """Weights, biases, (Gaussian) log-variances and standardisation, the persistent chains and momentum
-    buffers: everything a checkpoint needs. Parameters never need gradients: CD updates them in place."""
-
-    def __init__(self, n_visible: int, n_hidden: int, visible: str = "bernoulli", n_chains: int = 0,
-                 momentum: bool = False):
-        super().__init__()
-        self.gaussian = visible == "gaussian"
-
-        def param(*shape: int) -> nn.Parameter:
-            return nn.Parameter(torch.zeros(*shape), requires_grad=False)
-
-        self.weight = param(n_hidden, n_visible)
-        self.visible_bias = param(n_visible)
-        self.hidden_bias = param(n_hidden)
-        if self.gaussian:
-            self.log_var = param(n_visible)  # log s_i^2, learned when learn_variance=True
-            self.register_buffer("shift", torch.zeros(n_visible))  # standardisation of the data
-            self.register_buffer("scale", torch.ones(n_visible))
-        if n_chains:  # hidden states of the persistent (PCD) chains, one chain per batch row
-            self.register_buffer("chains", torch.zeros(n_chains, n_hidden))
-        if momentum:
-            for name in ("weight", "visible_bias", "hidden_bias") + (("log_var",) if self.gaussian else ()):
-                self.register_buffer(f"velocity_{name}", torch.zeros_like(getattr(self, name)))
-
-    @property
-    def n_hidden(self) -> int:
-        return self.weight.shape[0]
-
-    def precision(self) -> torch.Tensor:
-        return torch.exp(-self.log_var)
-
-    def hidden_input(self, v: torch.Tensor) -> torch.Tensor:
-        """c + W v (Bernoulli) or c + W (v / s^2) (Gaussian): the hidden units' total input."""
-        if self.gaussian:
-            v = v * self.precision()
-        return torch.addmm(self.hidden_bias, v, self.weight.t())
-
-    def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
-        return self.hidden_input(v).sigmoid_()
-
-    def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
-        """E[v | h]: sigmoid(b + W^T h) or b + W^T h."""
-        out = torch.addmm(self.visible_bias, h, self.weight)
-        return out if self.gaussian else out.sigmoid_()
-
-    def sample_visible(self, h: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        mean = self.visible_mean(h)
-        if self.gaussian:
-            noise = torch.randn(mean.shape, generator=generator).to(mean.device) if generator else torch.randn_like(mean)
-            return mean.add_(noise * (0.5 * self.log_var).exp())
-        return _bernoulli(mean, generator)
-
-    def free_energy(self, v: torch.Tensor) -> torch.Tensor:
-        """F(v) = -log sum_h exp(-E(v, h)), per row (log p(v) = -F(v) - log Z)."""
-        softplus = F.softplus(self.hidden_input(v)).sum(1)
-        if self.gaussian:
-            return (0.5 * (v - self.visible_bias).pow(2) * self.precision()).sum(1) - softplus
-        return -(v @ self.visible_bias) - softplus
-
-
-def _bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """0/1 floats with P(1) = p; without a generator from the global RNG (uniform < p is 3x faster on CPU
-    than torch.bernoulli)."""
-    if generator is None:
-        return torch.rand_like(p).lt_(p)
-    return (torch.rand(p.shape, generator=generator).to(p.device) < p).to(p.dtype)
-
-
-@dataclass(frozen=True)
-class LikelihoodEstimate:
-    """Mean log-likelihood per row in nats. `stderr` is the standard error of that mean over the rows;
-    `interval` brackets it by log Z +- 3 standard deviations of the AIS estimate of Z (Salakhutdinov &
-    Murray 2008); its upper end is inf when the AIS weights are too uneven for Z - 3 sd > 0 (then trust the
-    estimate less: AIS tends to underestimate log Z, which overestimates the likelihood). float(estimate)
-    is the mean."""
-
-    mean: float
-    stderr: float
-    log_z: float
-    interval: tuple[float, float]
-    method: str  # "exact" or "ais"
-    n_runs: int = 0
-    n_betas: int = 0
-
-    def __float__(self) -> float:
-        return self.mean
-
-
-class RBM(TransformerMixin, GenerativeModel):
+class RBM(TransformerMixin, ArrayModel):
     """Restricted Boltzmann machine with scikit-learn's BernoulliRBM surface (fit, partial_fit, transform,
     score_samples, gibbs) plus sample, reconstruct, free_energy and an AIS log-likelihood.
 
@@ -135,6 +53,15 @@ class RBM(TransformerMixin, GenerativeModel):
     """
 
     family = "rbm"
+    capabilities = frozenset({"sample", "transform", "reconstruct", "density", "likelihood", "anomaly",
+                              "partial_fit"})
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_hidden": [POSITIVE_INT], "visible": [Options("bernoulli", "gaussian")], "cd_k": [POSITIVE_INT],
+        "persistent": [Boolean()], "lr": [NON_NEGATIVE], "lr_schedule": [Options("constant", "linear")],
+        "momentum": [Interval(float, 0, 1, closed="left")], "weight_decay": [NON_NEGATIVE],
+        "learn_variance": [Boolean()], "standardize": [Boolean()], "burn_in": [NON_NEGATIVE_INT],
+        "ais_runs": [POSITIVE_INT], "ais_betas": [POSITIVE_INT], **TRAINING,
+    }
 
     def __init__(self, n_hidden: int = 256, visible: str = "bernoulli", cd_k: int = 1, persistent: bool = False,
                  lr: float = 0.1, lr_schedule: str = "constant", momentum: float = 0.0, weight_decay: float = 0.0,
@@ -170,18 +97,34 @@ class RBM(TransformerMixin, GenerativeModel):
     def _gaussian(self) -> bool:
         return self.visible == "gaussian"
 
+    @classmethod
+    def recommended(cls, info: DataInfo, budget: float | None = None, task: str = "generate") -> dict:
+        """compare: CD-1 with momentum, Bernoulli on [0, 1] data (on digits CD-1's samples beat PCD-1's at the
+        same budget, FID 20 vs 285); anomaly: Gaussian visibles for feature vectors, about 3000 steps;
+        augment: a small RBM (one per class, PerClassModel) (benchmarks/compare_mnist.py, anomaly_adbench.py,
+        augment_mnist.py)."""
+        small, d, n = info.n_features <= 256, info.n_features, max(1, info.n_samples)
+        bernoulli = info.unit_interval
+        if task == "compare":
+            return {"n_hidden": 128 if small else 500, "visible": "bernoulli" if bernoulli else "gaussian",
+                    "cd_k": 1, "persistent": False, "lr": 0.05 if bernoulli else 0.01, "momentum": 0.5,
+                    "burn_in": 200, "batch_size": 32 if small else 100}
+        if task == "anomaly":
+            images = info.is_image and bernoulli
+            return {"visible": "bernoulli" if images else "gaussian", "n_hidden": 128 if images else max(16, 2 * d),
+                    "lr": 0.05 if images else 0.01, "cd_k": 1, "persistent": False, "batch_size": 64,
+                    "epochs": epochs_for(3000, 64, n, 5, 100)}
+        if task == "augment":  # n: the rows of one class
+            return {"n_hidden": 64, "lr": 0.05, "batch_size": 10, "burn_in": 500,
+                    "epochs": epochs_for(2000, 10, n, 5, 500)}
+        return {}
+
+    def anomaly_score(self, X, part: str | None = None) -> np.ndarray:
+        """Higher = more anomalous: the free energy F(v) (of the standardised row for Gaussian visibles)."""
+        return self.free_energy(X).astype(np.float64)
+
     # --- fitting -------------------------------------------------------------------------------------------
     def _validate_fit(self, X, y) -> Dataset:
-        if self.visible not in ("bernoulli", "gaussian"):
-            raise DataError(f"visible must be 'bernoulli' or 'gaussian', got {self.visible!r}")
-        for name in ("n_hidden", "cd_k", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise DataError(f"{name} must be a positive integer, got {value!r}")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise DataError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
-        if not 0.0 <= float(self.momentum) < 1.0:
-            raise DataError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         data = super()._validate_fit(X, y)
         self._fit_stats = None
         if self._gaussian:  # standardise once, here; the model keeps the statistics for later calls
@@ -209,21 +152,16 @@ class RBM(TransformerMixin, GenerativeModel):
                 net.visible_bias.copy_(torch.log(p / (1 - p)))
             self._monitor = x[:MONITOR_ROWS].clone()
         self.module_ = net
-        self._distributed = is_distributed()
-        self._total_steps = 0  # for the linear lr schedule
-        if data is not None:
-            world = torch.distributed.get_world_size() if self._distributed else 1
-            self._total_steps = max(1, math.ceil(len(data) // world / int(self.batch_size))) * int(self.epochs)
 
-    def _lr(self, step: int) -> float:
-        if self.lr_schedule == "linear" and self._total_steps:  # a function of the step: resume stays exact
-            return float(self.lr) * max(0.0, 1.0 - step / self._total_steps)
+    def _lr(self, info: StepInfo) -> float:
+        if self.lr_schedule == "linear":  # a function of the step: resume stays exact
+            return float(self.lr) * max(0.0, 1.0 - info.progress)
         return float(self.lr)
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         return []  # CD updates the parameters itself
 
-    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
+    def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, torch.Tensor]:
         """One CD-k / PCD-k update in a handful of fused in-place torch ops: at small batches the per-op
         overhead, not the FLOPs, is the cost, so both phases share one matmul where they can (PCD) and one
         rank-2B update moves W (the Trainer's NaN guard checks the weights; nothing is logged per step)."""
@@ -231,10 +169,10 @@ class RBM(TransformerMixin, GenerativeModel):
         v0 = batch[0].flatten(1)
         vv, hh = self._phases(net, v0)  # rows: the data, then the negative phase
         n_pos, n_neg = len(v0), len(vv) - len(v0)
-        lr = self._lr(step)
-        if self.momentum or self._distributed or self._gaussian:
+        lr = self._lr(info)
+        if self.momentum or info.world_size > 1 or self._gaussian:
             self._apply_update(self._gradients(vv[:n_pos], hh[:n_pos], vv[n_pos:], hh[n_pos:], 1.0 / n_pos,
-                                               1.0 / n_neg), lr)
+                                               1.0 / n_neg), lr, info.world_size > 1)
             return {}
         hh[n_pos:].mul_(-n_pos / n_neg)  # negative rows weighted so that each phase enters as a mean
         if self.weight_decay:
@@ -251,18 +189,18 @@ class RBM(TransformerMixin, GenerativeModel):
         if self.persistent:
             h = net.chains
             for _ in range(k - 1):
-                h = _bernoulli(net.hidden_probs(net.sample_visible(h)))
+                h = bernoulli(net.hidden_probs(net.sample_visible(h)))
             vv = torch.cat([v0, net.sample_visible(h)])
             hh = net.hidden_probs(vv)  # one matmul for both phases
             net.chains.uniform_().lt_(hh[len(v0):])  # the chains move on: h ~ p(h | v_k)
             return vv, hh
         h0 = net.hidden_probs(v0)
-        h = _bernoulli(h0)
+        h = bernoulli(h0)
         for i in range(k):
             vk = net.sample_visible(h)
             hk = net.hidden_probs(vk)
             if i + 1 < k:
-                h = _bernoulli(hk)
+                h = bernoulli(hk)
         return torch.cat([v0, vk]), torch.cat([h0, hk])
 
     def _gradients(self, v0: torch.Tensor, h0: torch.Tensor, vk: torch.Tensor, hk: torch.Tensor, pos: float,
@@ -288,12 +226,12 @@ class RBM(TransformerMixin, GenerativeModel):
             grads["log_var"] = term(v0, h0).mul_(pos).sub_(term(vk, hk), alpha=neg)
         return grads
 
-    def _apply_update(self, grads: dict[str, torch.Tensor], lr: float) -> None:
-        """Average over DDP ranks, then SGD with momentum and weight decay (on W only)."""
+    def _apply_update(self, grads: dict[str, torch.Tensor], lr: float, distributed: bool) -> None:
+        """Average over torchrun ranks, then SGD with momentum and weight decay (on W only)."""
         net = self.module_
         names = list(grads)
-        if self._distributed:
-            all_reduce_mean([grads[k] for k in names])
+        if distributed:
+            self._average_ranks([grads[k] for k in names])
         m = float(self.momentum)
         if self.weight_decay:
             grads["weight"].sub_(net.weight, alpha=float(self.weight_decay))
@@ -321,10 +259,10 @@ class RBM(TransformerMixin, GenerativeModel):
         if self._gaussian:
             v = torch.randn(n, self.n_features_in_, generator=generator).to(self.device_)
         else:
-            v = _bernoulli(torch.sigmoid(net.visible_bias).expand(n, -1), generator)
+            v = bernoulli(torch.sigmoid(net.visible_bias).expand(n, -1), generator)
         for _ in range(max(0, int(self.burn_in))):
-            v = net.sample_visible(_bernoulli(net.hidden_probs(v), generator), generator)
-        mean = net.visible_mean(_bernoulli(net.hidden_probs(v), generator))
+            v = net.sample_visible(bernoulli(net.hidden_probs(v), generator), generator)
+        mean = net.visible_mean(bernoulli(net.hidden_probs(v), generator))
         return self._unstandardize(mean).view(n, *self.data_shape_)
 
     def _unstandardize(self, v: torch.Tensor) -> torch.Tensor:
@@ -333,7 +271,7 @@ class RBM(TransformerMixin, GenerativeModel):
     # --- the scikit-learn BernoulliRBM surface -------------------------------------------------------------
     def _inputs(self, X, what: str = "X") -> torch.Tensor:
         """Validated flat (N, n_features) rows, standardised like the training data for Gaussian visibles."""
-        x = self._validate_X(X, what).reshape(-1, self.n_features_in_)
+        x = self.validate_X(X, what).reshape(-1, self.n_features_in_)
         if self._gaussian:
             x = (x - self.module_.shift) / self.module_.scale
         return x
@@ -383,7 +321,7 @@ class RBM(TransformerMixin, GenerativeModel):
         g = self._generator(None)
         net = self.module_
         with torch.no_grad():
-            out = net.sample_visible(_bernoulli(net.hidden_probs(x), g), g)
+            out = net.sample_visible(bernoulli(net.hidden_probs(x), g), g)
         return self._as_rows(self._unstandardize(out))
 
     @property
@@ -422,97 +360,3 @@ class RBM(TransformerMixin, GenerativeModel):
         stderr = float(neg_f.std() / math.sqrt(len(neg_f))) if len(neg_f) > 1 else 0.0
         interval = (mean, mean) if lo is None else (float(neg_f.mean()) - hi, float(neg_f.mean()) - lo)
         return LikelihoodEstimate(mean, stderr, log_z, interval, "exact" if exact else "ais", runs, betas)
-
-
-# --- partition functions ----------------------------------------------------------------------------------------
-def exact_log_partition(net: RBMNet, chunk: int = 4096) -> float:
-    """log Z by summing out the visibles analytically and enumerating every hidden state (2^n_hidden)."""
-    n_hidden = net.n_hidden
-    if n_hidden > 24:
-        raise DataError(f"exact log Z enumerates 2^n_hidden states; n_hidden={n_hidden} is too many (use AIS)")
-    W, b, c = net.weight.double(), net.visible_bias.double(), net.hidden_bias.double()
-    bits = 2 ** torch.arange(n_hidden, device=W.device)
-    terms = []
-    for start in range(0, 2 ** n_hidden, chunk):
-        codes = torch.arange(start, min(start + chunk, 2 ** n_hidden), device=W.device)
-        h = ((codes[:, None] & bits) > 0).double()
-        terms.append(_log_marginal_hidden(net, h, 1.0, W, b, c))
-    log_z = torch.logsumexp(torch.cat(terms), 0)
-    if net.gaussian:
-        log_z = log_z + 0.5 * (LOG_2PI + net.log_var.double()).sum()
-    return float(log_z)
-
-
-def _log_marginal_hidden(net: RBMNet, h: torch.Tensor, beta: float, W: torch.Tensor, b: torch.Tensor,
-                         c: torch.Tensor) -> torch.Tensor:
-    """log sum_v exp(-E_beta(v, h)) up to the Gaussian normaliser, where E_beta scales the W and c terms by
-    beta (the base model of the Gaussian AIS has W = 0 and c = 0)."""
-    m = h @ W  # (N, V)
-    if net.gaussian:
-        var_inv = torch.exp(-net.log_var.double())
-        return beta * (h @ c) + (0.5 * ((b + beta * m).pow(2) - b.pow(2)) * var_inv).sum(1)
-    return beta * (h @ c) + F.softplus(b + beta * m).sum(1)
-
-
-def ais_betas(n_betas: int) -> torch.Tensor:
-    """Salakhutdinov & Murray's schedule, scaled to n_betas: 500 steps up to 0.5, 4000 to 0.9, 10000 to 1."""
-    n1, n2 = max(1, round(n_betas * 500 / 14500)), max(1, round(n_betas * 4000 / 14500))
-    n3 = max(1, n_betas - n1 - n2)
-    return torch.cat([torch.linspace(0, 0.5, n1 + 1)[:-1], torch.linspace(0.5, 0.9, n2 + 1)[:-1],
-                      torch.linspace(0.9, 1.0, n3 + 1)]).double()
-
-
-def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed: int = 0,
-                      base_data: torch.Tensor | None = None) -> tuple[float, float, float]:
-    """AIS estimate of log Z: (log Z, log(Z - 3 sd), log(Z + 3 sd)) with sd the standard error of Z.
-
-    Bernoulli visibles: runs over v from the base-rate model p_A(v) with visible biases at the (smoothed)
-    log-odds of `base_data`'s marginals (Salakhutdinov & Murray 2008), intermediate models
-    p_k(v) ∝ exp((1-b_k) b_A.v) * p*_B(v)^b_k. Gaussian visibles: runs over h with v summed out, from the
-    base model W = 0, c = 0 (independent Gaussians with the model's b and s, fair-coin hiddens)."""
-    if n_runs < 2 or n_betas < 2:
-        raise DataError(f"AIS needs n_runs >= 2 and n_betas >= 2, got {n_runs} and {n_betas}")
-    g = torch.Generator().manual_seed(seed)
-    dev = net.weight.device
-    W, b, c = net.weight, net.visible_bias, net.hidden_bias
-    betas = ais_betas(n_betas).tolist()
-    log_w = torch.zeros(n_runs, dtype=torch.float64, device=dev)
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=g).to(dev)
-
-    if net.gaussian:
-        Wd, bd, cd = W.double(), b.double(), c.double()
-        std = (0.5 * net.log_var).exp()
-        precision = net.precision()
-        h = (rand(n_runs, net.n_hidden) < 0.5).float()
-        log_z_a = net.n_hidden * math.log(2) + float(0.5 * (LOG_2PI + net.log_var.double()).sum())
-        for prev, beta in itertools.pairwise(betas):
-            hd = h.double()
-            log_w += _log_marginal_hidden(net, hd, beta, Wd, bd, cd) - _log_marginal_hidden(net, hd, prev, Wd, bd, cd)
-            v = b + beta * (h @ W) + std * torch.randn(n_runs, W.shape[1], generator=g).to(dev)  # p_beta(v | h)
-            h = (rand(n_runs, net.n_hidden) < torch.sigmoid(beta * torch.addmm(c, v * precision, W.t()))).float()
-    else:
-        if base_data is None:
-            raise DataError("AIS for Bernoulli visibles needs data for its base-rate model")
-        n = len(base_data)
-        p = (base_data.sum(0).double() + 0.05 * n) / (1.1 * n)  # smoothed data marginals (the 2008 code's choice)
-        b_a = torch.log(p / (1 - p)).float().to(dev)
-        log_z_a = float(F.softplus(b_a.double()).sum()) + net.n_hidden * math.log(2)  # hiddens at beta = 0
-        v = (rand(n_runs, W.shape[1]) < torch.sigmoid(b_a)).float()
-        for prev, beta in itertools.pairwise(betas):
-            wx = torch.addmm(c, v, W.t())
-            vb_a, vb_b = (v @ b_a).double(), (v @ b).double()
-            log_w += ((beta - prev) * (vb_b - vb_a) +
-                      (F.softplus(beta * wx) - F.softplus(prev * wx)).double().sum(1))
-            h = (rand(n_runs, net.n_hidden) < torch.sigmoid(beta * wx)).float()
-            v_logit = (1 - beta) * b_a + beta * torch.addmm(b, h, W)
-            v = (rand(n_runs, W.shape[1]) < torch.sigmoid(v_logit)).float()
-    log_mean_w = torch.logsumexp(log_w, 0) - math.log(n_runs)
-    # sd of the mean weight, relative to the mean, computed in log space to avoid overflow
-    rel = torch.exp(log_w - torch.logsumexp(log_w, 0)) * n_runs  # w / mean(w)
-    rel_sd = float(rel.std() / math.sqrt(n_runs))
-    log_z = log_z_a + float(log_mean_w)
-    # Z - 3 sd <= 0 means a few runs carry the estimate: the interval is then open (more betas or runs help)
-    low = log_z + math.log1p(-3 * rel_sd) if 3 * rel_sd < 1 else -math.inf
-    return log_z, low, log_z + math.log1p(3 * rel_sd)

@@ -34,9 +34,8 @@ from torch import nn
 from ..data import Dataset
 from ..data.ratings import check_ratings
 from ..errors import DataError
-from ..train import Trainer
-from ..train.distributed import all_reduce_mean
-from .base import GenerativeModel
+from ..train import StepInfo, Trainer
+from .base import TrainedModel
 
 # Pseudo-ratings pulling a cold-start item mean toward the global mean, so that an item seen once with a 5
 # does not top every new user's list.
@@ -70,7 +69,7 @@ class RatingsRBMNet(nn.Module):
         return (h @ self.W.view(-1, self.n_hidden).T).view(len(h), self.n_items, self.k) + self.b
 
 
-class RatingsRBM(GenerativeModel):
+class RatingsRBM(TrainedModel):
     """RBM collaborative filtering on a ratings table (user, item, rating), with the scikit-learn contract.
 
     n_hidden: hidden units. rating_scale, rating_step: the rating grid, e.g. (1, 5) and 1 -> K = 5 softmax levels.
@@ -282,9 +281,9 @@ class RatingsRBM(GenerativeModel):
         epoch = step // self._steps_per_epoch
         return schedule[min(len(schedule) - 1, epoch * len(schedule) // max(1, int(self.epochs)))]
 
-    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, Any]:
+    def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, Any]:
         """One CD-T update without autograd: the gradient is <v h>_data - <v h>_model over the rated items."""
-        net = self.module_
+        net, step = self.module_, info.step
         levels = batch[0]
         with torch.no_grad():
             v0 = net.one_hot(levels)
@@ -312,7 +311,7 @@ class RatingsRBM(GenerativeModel):
             if net.D is not None:
                 net.D.grad = -(rated.T @ dh) / n
             grads = [p.grad for p in net.parameters() if p.grad is not None]
-            all_reduce_mean(grads)
+            self._average_ranks(grads)
             self.optimizer_.step()
             values = torch.as_tensor(self._levels(), dtype=v0.dtype, device=v0.device)
             n_rated = mask.sum().clamp(min=1)

@@ -44,8 +44,8 @@ from torch import nn
 from ..data import Dataset
 from ..data.tabular import TabularEncoder
 from ..errors import DataError
-from ..train import Trainer
-from .base import GenerativeModel, adam
+from ..train import StepInfo, Trainer
+from .base import TrainedModel, adam
 
 MODELS = ("gan", "vae")
 DECODE_ROWS = 65536  # rows decoded to a DataFrame at a time
@@ -306,7 +306,7 @@ class CondSampler:
         return self.rows[self.row_start[col, opt] + pick]
 
 
-class TabularSynthesizer(GenerativeModel):
+class TabularSynthesizer(TrainedModel):
     """Synthetic tables: CTGAN (`model="gan"`) or TVAE (`model="vae"`), optionally differentially private.
 
     fit(df, discrete_columns=None) -> self; sample(n, conditions=None, seed=None) -> DataFrame of exactly n rows,
@@ -513,12 +513,12 @@ class TabularSynthesizer(GenerativeModel):
                 "noise_multiplier": float(self._noise_multiplier), "steps": int(self._dp_steps)}
 
     # --- training steps ------------------------------------------------------------------------------------
-    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, Any]:
+    def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, Any]:
         if self.model == "vae":
             return self._vae_step(batch[0])
         if self._private():
             return self._dp_gan_step(batch[0])
-        return self._gan_step(int(self.batch_size), step)
+        return self._gan_step(int(self.batch_size), info.step)
 
     def _cond(self, n: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         if self._sampler is None:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Dataset
+from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
-from .base import GenerativeModel, adam
+from ..train import StepInfo
+from .base import ArrayModel, LikelihoodEstimate, adam, epochs_for
+from .params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PRECISION, TRAINING, Boolean, Options, Sizes
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -26,8 +29,7 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAENet(nn.Module):
-    """Encoder and decoder for flat vectors (MLP) or images (conv). `forward` returns the training loss so
-    that a DistributedDataParallel wrapper around this module sees the whole computation."""
+    """Encoder and decoder for flat vectors (MLP) or images (conv); `forward` returns the training loss."""
 
     def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden_dims: Sequence[int], arch: str,
                  likelihood: str, n_classes: int):
@@ -92,7 +94,7 @@ class VAENet(nn.Module):
         return recon + beta * kl, recon, kl
 
 
-class VAE(GenerativeModel):
+class VAE(ArrayModel):
     """Variational autoencoder with the scikit-learn estimator contract.
 
     arch: "auto" (conv for images of at least 16x16, else MLP), "mlp" or "conv".
@@ -100,16 +102,25 @@ class VAE(GenerativeModel):
     beta: weight of the KL term (beta-VAE). conditional: encoder and decoder conditioned on the labels y (CVAE:
     q(z|x,y), p(x|z,y)); `class_prior_` holds the training class frequencies p(y).
     dynamic_binarization: resample binary X ~ Bernoulli(X) at every step (the standard MNIST protocol).
-    iwae_k: importance samples for `score_samples`.
+    iwae_k: importance samples for `score_samples`. precision: "fp32", "bf16" or "fp16" (autocast).
     """
 
     family = "vae"
+    capabilities = frozenset({"sample", "conditional", "transform", "reconstruct", "density", "likelihood",
+                              "anomaly", "partial_fit"})
+    anomaly_part_names = ("bound", "rate")
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "latent_dim": [POSITIVE_INT], "hidden_dims": [Sizes()], "arch": [Options("auto", "mlp", "conv")],
+        "likelihood": [Options("bernoulli", "gaussian")], "beta": [NON_NEGATIVE], "conditional": [Boolean()],
+        "dynamic_binarization": [Boolean()], "lr": [POSITIVE], "weight_decay": [NON_NEGATIVE],
+        "iwae_k": [POSITIVE_INT], "precision": [PRECISION], **TRAINING,
+    }
 
     def __init__(self, latent_dim: int = 16, hidden_dims: Sequence[int] = (512, 256), arch: str = "auto",
                  likelihood: str = "bernoulli", beta: float = 1.0, conditional: bool = False,
                  dynamic_binarization: bool = False, epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
-                 weight_decay: float = 0.0, iwae_k: int = 50, seed: int = 0, device: str = "auto",
-                 verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 10):
+                 weight_decay: float = 0.0, iwae_k: int = 50, precision: str = "fp32", seed: int = 0,
+                 device: str = "auto", verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 10):
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
         self.arch = arch
@@ -122,6 +133,7 @@ class VAE(GenerativeModel):
         self.lr = lr
         self.weight_decay = weight_decay
         self.iwae_k = iwae_k
+        self.precision = precision
         self.seed = seed
         self.device = device
         self.verbose = verbose
@@ -132,11 +144,40 @@ class VAE(GenerativeModel):
     def _needs_unit_interval(self) -> bool:
         return self.likelihood == "bernoulli"
 
+    @classmethod
+    def recommended(cls, info: DataInfo, budget: float | None = None, task: str = "generate") -> dict:
+        """compare: MLP nets sized by the image (small for 8x8 digits), Bernoulli on [0, 1] data; anomaly:
+        small nets and a Gaussian likelihood for feature vectors, about 3000 steps; augment: a CVAE with MLP
+        nets, about 2000 steps (benchmarks/compare_mnist.py, anomaly_adbench.py, augment_mnist.py)."""
+        small, d, n = info.n_features <= 256, info.n_features, max(1, info.n_samples)
+        if task == "compare":
+            return {"latent_dim": 8 if small else 16, "hidden_dims": (256, 128) if small else (512, 256),
+                    "arch": "mlp", "likelihood": "bernoulli" if info.unit_interval else "gaussian", "iwae_k": 20,
+                    "batch_size": 32 if small else 128}
+        if task == "anomaly":
+            images = info.is_image and info.unit_interval
+            return {"likelihood": "bernoulli" if images else "gaussian",
+                    "hidden_dims": (256, 128) if images else (64, 32),
+                    "latent_dim": 16 if images else max(2, min(8, d // 2)), "iwae_k": 20, "batch_size": 128,
+                    "epochs": epochs_for(3000, 128, n, 5, 100)}
+        if task == "augment":
+            batch = max(1, min(64, n))
+            return {"conditional": True, "arch": "mlp", "hidden_dims": (256, 128), "latent_dim": 16,
+                    "batch_size": batch, "epochs": epochs_for(2000, batch, n, 5, 500)}
+        return {}
+
+    def anomaly_parts(self, ensemble: bool = False) -> tuple[str, ...]:
+        """The parts an anomaly detector averages by default: the bound alone, or for a Gaussian VAE inside an
+        ensemble the bound and the rate (see genmodels.apps.anomaly)."""
+        return ("bound", "rate") if self.likelihood == "gaussian" and ensemble else ("bound",)
+
+    def anomaly_score(self, X, part: str | None = None) -> np.ndarray:
+        """Higher = more anomalous: "bound" (default) the negative IWAE bound on log p(x), "rate" KL(q(z|x)||p(z))."""
+        if part not in (None, "bound", "rate"):
+            raise DataError(f"a VAE's anomaly score part is 'bound' or 'rate', got {part!r}")
+        return self.rate(X) if part == "rate" else -self.score_samples(X)
+
     def _validate_fit(self, X, y) -> Dataset:
-        if self.likelihood not in ("bernoulli", "gaussian"):
-            raise DataError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}")
-        if self.arch not in ("auto", "mlp", "conv"):
-            raise DataError(f"arch must be 'auto', 'mlp' or 'conv', got {self.arch!r}")
         data = super()._validate_fit(X, y)
         if self.arch == "conv" and data.image_shape is None:
             raise DataError(f"arch='conv' needs images (N, C, H, W) or (N, H, W), got rows of shape {self.input_shape_}")
@@ -149,9 +190,6 @@ class VAE(GenerativeModel):
             return self.arch
         return "conv" if len(self.data_shape_) == 3 and min(self.data_shape_[1:]) >= 16 else "mlp"
 
-    def _is_conditional(self) -> bool:
-        return bool(self.conditional) and self.n_classes_ > 0
-
     def _build(self, data: Dataset | None) -> None:
         n_classes = self.n_classes_ if self.conditional else 0
         self.module_ = VAENet(self.data_shape_, int(self.latent_dim), [int(h) for h in self.hidden_dims],
@@ -161,15 +199,13 @@ class VAE(GenerativeModel):
         self.optimizer_ = adam(self.module_.parameters(), self.device_, lr=self.lr, weight_decay=self.weight_decay)
         return [self.optimizer_]
 
-    def _training_step(self, batch: tuple[torch.Tensor, ...], step: int) -> dict[str, torch.Tensor]:
+    def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, torch.Tensor]:
         x = batch[0]
-        y = batch[1] if self._is_conditional() else None
+        y = batch[1] if self.is_conditional() else None
         if self.dynamic_binarization:
             x = torch.bernoulli(x)
-        loss, recon, kl = self._net()(x, y, float(self.beta))
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_.step()
+        loss, recon, kl = self.module_(x, y, float(self.beta))
+        self._update(self.optimizer_, loss)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     def _sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
@@ -181,7 +217,7 @@ class VAE(GenerativeModel):
     def transform(self, X, y=None) -> np.ndarray:
         """Posterior means E[z|x], shaped (N, latent_dim): the learned representation. A conditional model
         gives E[z|x,y]; without y it takes, per row, the likeliest class (see `reconstruct`)."""
-        x = self._validate_X(X)
+        x = self.validate_X(X)
         return self._batched(lambda xb, yb: self.module_.encode(xb, self._labels_or_likeliest(xb, yb))[0],
                              x, self._row_labels(y, len(x))).cpu().numpy()
 
@@ -189,7 +225,7 @@ class VAE(GenerativeModel):
         """Decode the posterior mean: denoises corrupted inputs. A conditional model without y uses, per
         row, the likeliest class: the highest log p(y) + ELBO(x|y), its reconstruction term taken at the
         posterior mean (a deterministic, one-pass stand-in for argmax_y p(y|x))."""
-        x = self._validate_X(X)
+        x = self.validate_X(X)
 
         def recon(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
             yb = self._labels_or_likeliest(xb, yb)
@@ -201,7 +237,7 @@ class VAE(GenerativeModel):
         """IWAE lower bound on log p(x) in nats per row, with `iwae_k` samples: higher = more normal.
         A conditional model scores log p(x|y) with y, and without y the marginal
         log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) the training class frequencies (`class_prior_`)."""
-        x = self._validate_X(X)
+        x = self.validate_X(X)
         return self._iwae(x, self._row_labels(y, len(x)), int(self.iwae_k)).cpu().numpy()
 
     def rate(self, X, y=None) -> np.ndarray:
@@ -210,14 +246,17 @@ class VAE(GenerativeModel):
         prior, which makes it an anomaly score; on tabular data with a Gaussian likelihood it separates better
         than the bound, whose reconstruction term the best-fitted features dominate. A conditional model
         without y uses, per row, the likeliest class (see `reconstruct`)."""
-        x = self._validate_X(X)
+        x = self.validate_X(X)
         return self._batched(lambda xb, yb: gaussian_kl(*self.module_.encode(xb, self._labels_or_likeliest(xb, yb))),
                              x, self._row_labels(y, len(x))).cpu().numpy()
 
-    def log_likelihood(self, X, k: int = 1000) -> float:
+    def log_likelihood(self, X, k: int = 1000) -> LikelihoodEstimate:
         """Mean IWAE bound on log p(x) over X, in nats (k=1000 is the standard for reported NLL); the
-        marginal over the classes for a conditional model."""
-        return float(self._iwae(self._validate_X(X), None, int(k)).mean())
+        marginal over the classes for a conditional model. A lower bound: `interval` is (mean, inf)."""
+        bound = self._iwae(self.validate_X(X), None, int(k)).double()
+        mean = float(bound.mean())
+        stderr = float(bound.std() / math.sqrt(len(bound))) if len(bound) > 1 else 0.0
+        return LikelihoodEstimate(mean, stderr, math.nan, (mean, math.inf), "iwae", n_runs=int(k))
 
     def _log_class_prior(self) -> torch.Tensor:
         prior = getattr(self, "class_prior_", None)  # uniform for a model saved without one
@@ -230,7 +269,7 @@ class VAE(GenerativeModel):
     def _labels_or_likeliest(self, xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor | None:
         """yb, or for a conditional model without labels the per-row argmax over y of
         log p(y) + log p(x | z=E[z|x,y], y) - KL(q(z|x,y) || p(z))."""
-        if yb is not None or not self._is_conditional():
+        if yb is not None or not self.is_conditional():
             return yb
         net, scores = self.module_, []
         for yc, log_py in zip(self._class_codes(len(xb), xb.device), self._log_class_prior(), strict=True):
@@ -259,7 +298,7 @@ class VAE(GenerativeModel):
             raise
 
     def _row_labels(self, y, n: int) -> torch.Tensor | None:
-        if y is None or not self._is_conditional():
+        if y is None or not self.is_conditional():
             return None
         return self._encode_labels(y, n, torch.Generator())
 
@@ -268,7 +307,7 @@ class VAE(GenerativeModel):
             raise DataError(f"k (importance samples) must be >= 1, got {k}")
         net = self.module_
         chunk = max(1, min(k, 2_000_000 // max(1, net.mean.out_features * 64)))
-        marginal = self._is_conditional() and labels is None
+        marginal = self.is_conditional() and labels is None
 
         def bound(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
             x_flat = xb.flatten(1)
@@ -295,3 +334,4 @@ class VAE(GenerativeModel):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))  # the same data always gets the same score
             return self._batched(bound, x, labels, batch_size=max(1, 32768 // min(k, chunk)))
+

@@ -1,8 +1,9 @@
 """The one training loop every family runs on.
 
-A model supplies `_build(data)`, `_optimizers()` and `_training_step(batch, step) -> dict` (it does its own
-backward and optimizer steps, or its own update without autograd); the loop does everything else: seeding,
-device, data order, epochs, progress bar, metrics.jsonl, checkpoints, exact resume, the NaN guard and DDP.
+A model supplies `_build(data)`, `_optimizers()` and `_training_step(batch, info) -> dict` (its updates go
+through the model's one update path, `_update`, or for CD families its own update without autograd, averaged
+across ranks by `_average_ranks`); the loop does everything else: seeding, device, data order, epochs, progress
+bar, metrics.jsonl, checkpoints, exact resume, the NaN guard, autocast and the torchrun process group.
 
 Exact resume rests on three things saved in each checkpoint: weights + optimizer state, the torch RNG state,
 and the position (epoch, step in epoch). The data order of an epoch is a function of (seed, epoch) alone, so a
@@ -17,6 +18,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,25 @@ if TYPE_CHECKING:
     from ..data import Dataset
 
 METRICS = "metrics.jsonl"
+RUN_FILES = ("config.json", CHECKPOINT, "model.safetensors", METRICS)  # any of them: the folder holds a run
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where a training step stands in the loop, handed to every `_training_step`."""
+
+    step: int  # global step index (0-based) of this update
+    epoch: int  # 0-based
+    step_in_epoch: int
+    steps_per_epoch: int
+    total_steps: int  # epochs x steps_per_epoch: the upper bound (a time budget may stop earlier)
+    world_size: int = 1
+    rank: int = 0
+
+    @property
+    def progress(self) -> float:
+        """step / total_steps in [0, 1]: for schedules that are a function of the step (exact on resume)."""
+        return min(1.0, self.step / max(1, self.total_steps))
 
 
 def progress_enabled(verbose: bool | int) -> bool:
@@ -57,11 +78,12 @@ class Trainer:
 
     def __init__(self, model, run_dir: str | os.PathLike | None = None, resume: bool = False,
                  log_every: int = 50, continue_training: bool = False, epochs: int | None = None,
-                 time_budget: float | None = None):
+                 time_budget: float | None = None, overwrite: bool = False):
         """`continue_training=True` (partial_fit) runs one more epoch on an already fitted model; `epochs`
         overrides the model's own. `time_budget` (seconds of this call, building included): training stops
         at the first step boundary after it is spent (epochs stay the upper bound), writes a checkpoint that
-        `resume=True` continues from, and sets `model.budget_exhausted_`; at least one step always runs."""
+        `resume=True` continues from, and sets `model.budget_exhausted_`; at least one step always runs.
+        A `run_dir` that already holds a run is refused unless `resume` or `overwrite` (nothing is written)."""
         if time_budget is not None and not _positive_number(time_budget):
             raise DataError(f"time_budget must be a positive number of seconds (or None), got {time_budget!r}")
         self.model = model
@@ -73,6 +95,11 @@ class Trainer:
         self.log_every = log_every
         if resume and self.run_dir is None:
             raise DataError("resume=True needs the run folder (run_dir) to resume from")
+        if resume and overwrite:
+            raise DataError("resume=True and overwrite=True contradict each other; choose one")
+        if not resume and not overwrite and self.run_dir is not None and holds_run(self.run_dir):
+            raise DataError(f"{self.run_dir} already holds a run; resume it (--resume, resume=True) or replace it "
+                            "(--overwrite, overwrite=True)")
 
     # --- helpers -------------------------------------------------------------------------------------------
     def _say(self, msg: str) -> None:
@@ -89,7 +116,8 @@ class Trainer:
 
     def _checkpoint(self, state: dict[str, Any]) -> None:
         if self._writes():
-            state = {**state, "sums": {k: float(v) for k, v in state["sums"].items()}}
+            state = {**state, "sums": {k: float(v) for k, v in state["sums"].items()},
+                     "counters": self.model._counters()}
             save_checkpoint(self.run_dir, self.model.module_, self.optimizers, self.model._extra_state(), state)
 
     # --- the loop ------------------------------------------------------------------------------------------
@@ -118,10 +146,13 @@ class Trainer:
             if self.resume and (self.run_dir / CHECKPOINT).exists():
                 state, extra = load_checkpoint(self.run_dir, model.module_, self.optimizers)
                 model._load_extra_state(extra)
+                model._restore_counters(state.get("counters", {}))
                 self._truncate_metrics(state["step"])
                 self._say(f"resuming {self.run_dir} at epoch {state['epoch']} step {state['step']}")
             elif self._writes():
                 self.run_dir.mkdir(parents=True, exist_ok=True)
+                for stale in ("stopped.json", "state.json", CHECKPOINT):  # overwrite=True: a fresh run
+                    (self.run_dir / stale).unlink(missing_ok=True)
                 write_text(self.run_dir / METRICS, "")
             if self._writes():
                 model._write_config(self.run_dir, data)
@@ -164,6 +195,7 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         module = model.module_
         module.train()
+        autocast = model._autocast()  # re-entered at every step; a null context in fp32
         stop: dict[str, Any] | None = None
         first_step = state["step"]
         try:
@@ -178,7 +210,9 @@ class Trainer:
                     idx = order[b * batch_size: (b + 1) * batch_size]
                     xb = X.index_select(0, idx)  # half the cost of X[idx] (advanced indexing) on CPU
                     batch = (xb,) if y is None else (xb, y.index_select(0, idx))
-                    stats = model._training_step(batch, state["step"])
+                    info = StepInfo(state["step"], epoch, b, steps_per_epoch, total, self.world, self.rank)
+                    with autocast:
+                        stats = model._training_step(batch, info)
                     for k, v in stats.items():
                         sums[k] = sums.get(k, 0.0) + v
                     state["step"] += 1
@@ -271,9 +305,15 @@ class Trainer:
         every = int(getattr(self.model, "sample_every", 0) or 0)
         if not self._writes() or not (epoch == epochs or (every and epoch % every == 0)):
             return
-        images = self.model._preview_images(64)
+        preview = getattr(self.model, "preview_images", None)  # array families; tables and ratings have none
+        images = preview(64) if preview is not None else None
         if images is not None:
             save_image_grid(self.run_dir / "samples" / f"epoch_{epoch:04d}.png", images)
 
 
-__all__ = ["Trainer", "epoch_order", "progress_enabled"]
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` already holds a genmodels run (so that starting a new one there would lose it)."""
+    return any((Path(folder) / name).exists() for name in RUN_FILES)
+
+
+__all__ = ["StepInfo", "Trainer", "epoch_order", "holds_run", "progress_enabled"]
