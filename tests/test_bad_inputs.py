@@ -84,7 +84,7 @@ CASES = [
     ("broken config file", "train vae --data digits --config {d}/config.yaml --out {out}", "not valid YAML"),
     ("resume with nothing to resume", "train vae --data digits --resume --out {d}/nothing", "nothing to resume"),
     ("wrong feature count", "evaluate {d}/run --data npz:{d}/ten_features.npz --split all --out {out}",
-     "10 features per row"),
+     "10 features, but VAE is expecting 64"),
     ("not a run folder", "sample {d}/mixed -n 4 -o {out}/grid.png", "not a genmodels run folder"),
     ("non-safetensors checkpoint", "sample {d}/garbage -n 4 -o {out}/grid.png", "not a valid safetensors"),
     ("pickle handed to load", "sample {d}/pickled -n 4 -o {out}/grid.png", "not a valid safetensors"),
@@ -141,7 +141,7 @@ def test_python_model_errors(files, digits_binary):
     with pytest.raises(DataError, match=r"\[0, 1\]"):
         VAE(verbose=0).fit(train.X * 255)
     model = load(files / "run")
-    with pytest.raises(DataError, match="features per row"):
+    with pytest.raises(DataError, match="10 features, but VAE is expecting 64"):
         model.transform(np.zeros((3, 10), np.float32))
     with pytest.raises(DataError, match="NaN"):
         model.score_samples(np.full((2, 64), np.nan, np.float32))

@@ -4,11 +4,7 @@ BernoulliRBM surface (Pipeline feature extraction), Gaussian visibles, exact res
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from genmodels import RBM, DataError, load, load_dataset
-from genmodels.io import load_tensors
+from genmodels import RBM, DataError, load
 from genmodels.metrics import independent_bernoulli_log_likelihood
 from genmodels.models.rbm import ais_log_partition, exact_log_partition
 
@@ -193,29 +188,3 @@ def test_cli_train_evaluate_sample_rbm(tmp_path, capsys):
     assert main(["sample", str(run), "-n", "8", "-o", str(tmp_path / "s.png")]) == 0
     assert main(["train", "rbm", "--data", "digits", "-p", "visible=poisson", "--out", str(tmp_path / "x"), "-q"]) == 2
     assert "visible must be" in capsys.readouterr().err
-
-
-DDP_SCRIPT = """
-import os, sys
-from genmodels import RBM, load_dataset
-from genmodels.io import save_tensors
-train = load_dataset("digits", "train", binarize="threshold")
-model = RBM(n_hidden=16, persistent=True, momentum=0.5, epochs=2, batch_size=20, verbose=0, device="cpu")
-model.fit(train, run_dir=os.path.join(sys.argv[1], "run"))
-save_tensors(os.path.join(sys.argv[1], f"rank{os.environ['RANK']}.safetensors"), {"w": model.module_.weight})
-"""
-
-
-def test_torchrun_ranks_average_their_cd_updates(tmp_path):
-    script = tmp_path / "ddp_rbm.py"
-    script.write_text(DDP_SCRIPT)
-    torchrun = Path(sys.executable).parent / "torchrun"
-    result = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    w0, w1 = load_tensors(tmp_path / "rank0.safetensors")["w"], load_tensors(tmp_path / "rank1.safetensors")["w"]
-    assert torch.equal(w0, w1)  # each rank has its own data shard and chains, the update is the ranks' mean
-    single = RBM(n_hidden=16, persistent=True, momentum=0.5, epochs=2, batch_size=20, verbose=0).fit(
-        load_dataset("digits", "train", binarize="threshold"))
-    assert not torch.equal(single.module_.weight, w0)  # it really ran distributed (half the rows per rank)

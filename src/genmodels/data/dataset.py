@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,16 +126,23 @@ def as_dataset(X, y=None, *, what: str = "X") -> Dataset:
     """Validate user input once, at the edge: shape, dtype, emptiness, finiteness, labels."""
     if X is None:
         raise DataError(f"{what}: no data given")
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise DataError(f"{what}: sparse input is not supported; convert it with X.toarray() (the models are dense)")
     arr, y_from_x = _to_numpy(X, what)
+    if arr.dtype == object:  # e.g. numbers held in an object array: use them when they convert
+        with contextlib.suppress(TypeError, ValueError):
+            arr = arr.astype(np.float64)
+    if np.iscomplexobj(arr):
+        raise DataError(f"{what}: Complex data not supported; give the real part or split it into features")
     if y is None:
         y = y_from_x
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataError(f"{what}: expected numbers, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
-        raise DataError(f"{what}: the data set is empty (shape {arr.shape})")
+        raise DataError(f"{what}: the data set is empty (shape {arr.shape}: 0 sample(s) or 0 feature(s))")
     if arr.ndim == 1:
-        raise DataError(f"{what}: expected a 2-D array (n_samples, n_features), got a 1-D array of shape {arr.shape}; "
-                        "use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample")
+        raise DataError(f"{what}: expected a 2-D array (n_samples, n_features), got a 1-D array of shape {arr.shape}. "
+                        "Reshape your data: X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample")
     if arr.ndim > 4:
         raise DataError(f"{what}: expected rank 2 (vectors), 3 (N, H, W) or 4 (N, C, H, W), got shape {arr.shape}")
     arr = arr.astype(np.float32, copy=False)

@@ -279,6 +279,23 @@ class ArrayModel(TrainedModel):
 
     _needs_unit_interval: ClassVar[bool] = False  # Bernoulli visible units
 
+    def __sklearn_tags__(self):
+        """scikit-learn's tags from the capabilities: a family with `transform` is a transformer (Pipeline)."""
+        from sklearn.utils import TransformerTags
+
+        tags = super().__sklearn_tags__()
+        if "transform" in self.capabilities and tags.transformer_tags is None:
+            tags.transformer_tags = TransformerTags()
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
+        return tags
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """fit(X, y) then transform(X), for families with `transform` (scikit-learn's Pipeline shortcut)."""
+        if not self.supports("transform"):
+            raise DataError(f"{type(self).__name__} has no transform")
+        return self.fit(X, y, **fit_params).transform(X)
+
     # --- fitting ---------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
             time_budget: float | None = None):
@@ -308,6 +325,8 @@ class ArrayModel(TrainedModel):
     def _validate_fit(self, X, y) -> Dataset:
         raw_shape = _row_shape(X)
         data = as_dataset(X, y, what="X")
+        if len(data) < 2:
+            raise DataError(f"X has {len(data)} sample; training needs at least 2 (batches, scaling)")
         if getattr(self, "conditional", False) and data.y is None:
             raise DataError("conditional=True needs class labels: call fit(X, y)")
         self._check_values(data.X, "X")
@@ -382,8 +401,8 @@ class ArrayModel(TrainedModel):
         check_is_fitted(self, "module_")
         data = as_dataset(X, what=what)
         if data.n_features != self.n_features_in_:
-            raise DataError(f"{what} has {data.n_features} features per row, but {type(self).__name__} was fitted "
-                            f"with {self.n_features_in_} (shape {self.input_shape_})")
+            raise DataError(f"{what} has {data.n_features} features, but {type(self).__name__} is expecting "
+                            f"{self.n_features_in_} features as input (rows shaped {self.input_shape_})")
         self._check_values(data.X, what)
         return torch.as_tensor(data.X.reshape(len(data), *self.data_shape_), device=self.device_)
 

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import type_of_target
 from torch import nn
 
 from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer
+from ..train.checkpoint import checkpoint_finished
 from ..train.trainer import _positive_number
 from .base import ArrayModel
 from .params import (
@@ -148,6 +150,8 @@ class DBN(ClassifierMixin, ArrayModel):
         data = everything
         if y is not None:
             y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+            if type_of_target(y_arr) in ("continuous", "continuous-multioutput"):
+                raise DataError("y: Unknown label type: continuous values; a DBN classifier needs class labels")
             labelled = ~np.isin(y_arr, [-1]) if y_arr.ndim == 1 and len(y_arr) == len(everything) else None
             if labelled is not None and not labelled.any():
                 raise DataError("y: every row is -1 (unlabelled); give some labels or call fit(X) alone")
@@ -165,7 +169,9 @@ class DBN(ClassifierMixin, ArrayModel):
         exhausted = any(rbm.budget_exhausted_ for rbm in self._pretrained or [])
         stops = [f"layer {i + 1}: {rbm.stop_reason_}" for i, rbm in enumerate(self._pretrained or []) if rbm.stop_reason_]
         if fine_tune:
-            Trainer(self, run_dir, resume, time_budget=shares.next(), overwrite=overwrite).run(data)
+            restart = resume and getattr(self, "_restart_above", False)  # the stack under it changed: start over
+            Trainer(self, run_dir, resume and not restart, time_budget=shares.next(),
+                    overwrite=overwrite or restart).run(data)
             self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
             self.budget_exhausted_ = exhausted or self.budget_exhausted_
             stops += [f"fine-tuning: {self.stop_reason_}"] if self.stop_reason_ else []
@@ -181,23 +187,31 @@ class DBN(ClassifierMixin, ArrayModel):
         self._pretrained = None
         return self
 
-    def partial_fit(self, X, y=None):
-        """One more epoch of supervised fine-tuning (the first call builds an unpretrained network)."""
+    def partial_fit(self, X, y=None, classes=None):
+        """One more epoch of supervised fine-tuning (the first call builds an unpretrained network). `classes`
+        is accepted for scikit-learn's partial_fit convention; the classes are those of the first call's y."""
         if y is None:
             raise DataError("DBN.partial_fit fine-tunes the classifier: call partial_fit(X, y) with labels")
         return super().partial_fit(X, y)
 
     def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool, overwrite: bool,
                          shares: _BudgetShares) -> list[RBM]:
+        """Each layer's RBM in run_dir/layer_N. On resume, once a layer trains further (its run had not
+        finished), the layers above it restart from scratch: their runs saw the lower layer's older features."""
         rbms = []
         x = data.X.reshape(len(data), -1)
+        self._restart_above = False
         for i, size in enumerate(self.layers):
             rbm = RBM(n_hidden=int(size), cd_k=self.cd_k, persistent=self.persistent, lr=self.pretrain_lr,
                       momentum=self.momentum, weight_decay=self.weight_decay, epochs=int(self.pretrain_epochs),
                       batch_size=self.batch_size, seed=int(self.seed) + i, device=self.device, verbose=self.verbose,
                       checkpoint_every=self.checkpoint_every)
             layer_dir = None if run_dir is None else Path(run_dir) / f"layer_{i + 1}"
-            rbm.fit(x, run_dir=layer_dir, resume=resume, overwrite=overwrite, time_budget=shares.next())
+            layer_resume = resume and not self._restart_above
+            continues = layer_resume and not checkpoint_finished(layer_dir)
+            rbm.fit(x, run_dir=layer_dir, resume=layer_resume, overwrite=overwrite or (resume and not layer_resume),
+                    time_budget=shares.next())
+            self._restart_above = self._restart_above or continues
             rbms.append(rbm)
             if i + 1 < len(self.layers):
                 x = rbm.transform(x)  # the next layer learns the hidden probabilities of this one
@@ -280,9 +294,11 @@ class DBN(ClassifierMixin, ArrayModel):
     # --- classifier side -------------------------------------------------------------------------------------
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shaped (N, n_classes), columns in the order of `classes_`."""
+        x = self._flat(X)  # checks that the model is fitted first
         if self.module_.head is None:
             raise DataError("this DBN was trained without labels; fit(X, y) to fine-tune a classifier")
-        return self._batched(lambda x: torch.softmax(self.module_(x), 1), self._flat(X)).cpu().numpy()
+        return self._batched(lambda xb: torch.softmax(self.module_(xb), 1), x).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:
-        return np.asarray(self.classes_)[self.predict_proba(X).argmax(1)]
+        best = self.predict_proba(X).argmax(1)
+        return np.asarray(self.classes_)[best]

@@ -16,7 +16,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import TransformerMixin
 
 from ..data import DataInfo, Dataset
 from ..nn.rbm import RBMNet, bernoulli
@@ -37,7 +36,7 @@ LOG_2PI = math.log(2 * math.pi)
 MONITOR_ROWS = 1000  # training rows whose reconstruction error is logged at each epoch end
 
 
-class RBM(TransformerMixin, ArrayModel):
+class RBM(ArrayModel):
     """Restricted Boltzmann machine with scikit-learn's BernoulliRBM surface (fit, partial_fit, transform,
     score_samples, gibbs) plus sample, reconstruct, free_energy and an AIS log-likelihood.
 

@@ -60,6 +60,20 @@ def save_checkpoint(run_dir: Path, module: torch.nn.Module, optimizers: list[tor
     write_json(run_dir / STATE, state)
 
 
+def checkpoint_finished(run_dir: Path) -> bool:
+    """Whether the checkpoint in run_dir records a finished run (read from its metadata, not the tensors)."""
+    from safetensors import safe_open
+
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return bool(json.loads((f.metadata() or {}).get("state", "{}")).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
 def load_checkpoint(run_dir: Path, module: torch.nn.Module, optimizers: list[torch.optim.Optimizer]
                     ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Restore weights, optimizer state and RNG state; returns (state.json, extra tensors)."""
