@@ -49,7 +49,9 @@ def main() -> None:
         return
     from genmodels.apps.compare import compare, markdown_table
 
-    summary = compare(spec, budget=args.budget, out=args.out, families=args.families.split(","), seed=args.seed)
+    # a re-run replaces the previous one (its numbers are copied into results/ below)
+    summary = compare(spec, budget=args.budget, out=args.out, families=args.families.split(","), seed=args.seed,
+                      overwrite=True)
     dest = RESULTS / "compare_mnist"
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("report.md", "results.json"):

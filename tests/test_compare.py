@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from genmodels.apps.compare import FAMILIES, METRIC_KEYS, METRICS, MIN_RECALL, Metric, uncredited, winners
+from genmodels.apps.compare import (
+    FAMILIES,
+    METRIC_KEYS,
+    METRICS,
+    MIN_RECALL,
+    Metric,
+    compare,
+    uncredited,
+    winners,
+)
 from genmodels.cli import main
+from genmodels.data import DataInfo
 from genmodels.errors import DataError
-from genmodels.models import DBN, VAE
+from genmodels.models import DBN, GAN, RBM, VAE
 
 SMALL_VAE = {"latent_dim": 4, "hidden_dims": (32,), "batch_size": 32, "verbose": 0, "sample_every": 0}
 
@@ -141,6 +151,114 @@ def test_a_failing_family_gets_na_and_the_rest_go_on(monkeypatch, tmp_path):
     assert "generator diverged" in results["reasons"]["gan"]["fid"]
     assert results["results"]["rbm"]["fid"] is not None
     assert "rbm" in results["winners"]["fid"]
+
+
+# --- recipes, samplers, overwrite ------------------------------------------------------------------------
+def _old_recipes(small: bool, bernoulli: bool, labelled: bool) -> dict[str, dict]:
+    """The parameters compare wrote out family by family before the recipes moved into the families'
+    `recommended(..., task="compare")` (epoch caps, seed, verbose and sample_every were compare's own)."""
+    rbm = {"visible": "bernoulli" if bernoulli else "gaussian", "cd_k": 1, "persistent": False,
+           "lr": 0.05 if bernoulli else 0.01, "momentum": 0.5, "burn_in": 200, "ais_runs": 100, "ais_betas": 2000,
+           "batch_size": 32 if small else 100, "epochs": 100_000}
+    return {
+        "gan": {"latent_dim": 32 if small else 64, "hidden_dims": (128, 256) if small else (256, 512), "arch": "mlp",
+                "conditional": labelled, "encoder": True, "batch_size": 64, "epochs": 100_000},
+        "vae": {"latent_dim": 8 if small else 16, "hidden_dims": (256, 128) if small else (512, 256), "arch": "mlp",
+                "likelihood": "bernoulli" if bernoulli else "gaussian", "iwae_k": 20,
+                "batch_size": 32 if small else 128, "epochs": 100_000},
+        "rbm": {"n_hidden": 128 if small else 500, **rbm},
+        "rbm-per-class": {"n_hidden": 32 if small else 100, **rbm},
+        "dbn": {"layers": (128, 64) if small else (500, 500), "pretrain_epochs": 100_000, "pretrain_lr": 0.05,
+                "cd_k": 1, "persistent": False, "momentum": 0.5, "burn_in": 200, "batch_size": 32 if small else 100},
+    }
+
+
+@pytest.mark.parametrize("small", [True, False])
+@pytest.mark.parametrize("bernoulli", [True, False])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_family_recipes_are_the_parameters_compare_used(small, bernoulli, labelled):
+    shape = (1, 8, 8) if small else (1, 28, 28)
+    info = DataInfo(1000, shape, n_classes=10 if labelled else 0, unit_interval=bernoulli, binary=bernoulli)
+    old = _old_recipes(small, bernoulli, labelled)
+    for name, cls in {"gan": GAN, "vae": VAE, "rbm": RBM, "dbn": DBN}.items():
+        assert cls.recommended(info, 1.5, task="compare") == old[name], name
+    assert RBM.recommended(info, 1.5, task="compare-per-class") == old["rbm-per-class"]
+    for cls in (GAN, VAE, DBN):  # no per-class sampler recipe: the conditional ones train a twin, the DBN none
+        assert cls.recommended(info, 1.5, task="compare-per-class") == {}
+    assert "epochs" not in VAE.recommended(info, None, task="compare")  # no budget: the default epochs stand
+
+
+FAMILY_PARAMS = {  # what compare trained on the bundled digits (binarized, labelled) before and after the split
+    "gan": {"arch": "mlp", "batch_size": 64, "betas": [0.5, 0.999], "conditional": True, "d_channels": 64,
+            "d_steps": None, "ema_decay": 0.999, "encoder": True, "epochs": 100000, "g_channels": 64,
+            "gp_weight": 10.0, "hidden_dims": [128, 256], "latent_dim": 32, "loss": "non-saturating",
+            "lr_d": 0.0002, "lr_g": 0.0002, "precision": "fp32", "seed": 0, "spectral_norm": False},
+    "vae": {"arch": "mlp", "batch_size": 32, "beta": 1.0, "conditional": False, "dynamic_binarization": False,
+            "epochs": 100000, "hidden_dims": [256, 128], "iwae_k": 20, "latent_dim": 8, "likelihood": "bernoulli",
+            "lr": 0.001, "precision": "fp32", "seed": 0, "weight_decay": 0.0},
+    "rbm": {"ais_betas": 2000, "ais_runs": 100, "batch_size": 32, "burn_in": 200, "cd_k": 1, "epochs": 100000,
+            "learn_variance": False, "lr": 0.05, "lr_schedule": "constant", "momentum": 0.5, "n_hidden": 128,
+            "persistent": False, "seed": 0, "standardize": True, "visible": "bernoulli", "weight_decay": 0.0},
+    "dbn": {"batch_size": 32, "burn_in": 200, "cd_k": 1, "dropout": 0.0, "epochs": 30, "layers": [128, 64],
+            "lr": 0.001, "momentum": 0.5, "persistent": False, "precision": "fp32", "pretrain": True,
+            "pretrain_epochs": 100000, "pretrain_lr": 0.05, "seed": 0, "weight_decay": 0.0002},
+}
+
+
+def test_each_family_trains_its_recipe_and_the_sampler_rule(compare_report):
+    results = json.loads((compare_report / "results.json").read_text())
+    details = results["details"]
+    for family, params in FAMILY_PARAMS.items():
+        assert details[family]["params"] == params, family
+    setup = {f: details[f]["setup"] for f in FAMILIES}
+    assert setup["gan"].startswith("class-conditional GAN on the whole budget")  # its own sampler
+    assert "VAE on 3/4 of the budget, plus a class-conditional VAE on the other 1/4" in setup["vae"]
+    sampler = json.loads((compare_report / "vae" / "sampler" / "config.json").read_text())
+    assert sampler["params"]["conditional"] is True and sampler["params"]["latent_dim"] == 8
+    assert "RBM on 3/4 of the budget, plus one RBM per class (PerClassModel)" in setup["rbm"]
+    assert setup["dbn"] == "DBN on the whole budget; no class-conditional sampler"
+    assert "not class-conditional" in results["reasons"]["dbn"]["augment_gain"]
+    assert details["vae"]["nll"]["method"] == "iwae" and details["vae"]["nll"]["n_runs"] == 100
+    assert details["rbm"]["nll"]["method"] == "ais" and details["rbm"]["nll"]["n_betas"] == 2000
+    lo, hi = details["rbm"]["nll"]["nll_interval"]
+    assert lo <= results["results"]["rbm"]["nll_nats"] <= hi
+    assert "AIS on its top RBM" in results["reasons"]["dbn"]["nll_nats"]  # the DBN class's own words
+    assert "free energy" in details["dbn"]["anomaly"]["score"]
+
+
+def test_apps_never_ask_a_family_its_name():
+    from pathlib import Path
+
+    import genmodels.apps
+
+    pattern = re.compile(r"\.family *(==|!=|in\b)|family *== *['\"]")
+    for path in sorted(Path(genmodels.apps.__file__).parent.glob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not pattern.search(line), f"{path.name}:{n}: {line.strip()}"
+
+
+@pytest.mark.parametrize("held", ["results.json", "vae/config.json", "dbn/layer_1/metrics.jsonl"])
+def test_compare_refuses_a_folder_holding_a_report_or_runs(tmp_path, held):
+    out = tmp_path / "c"
+    (out / held).parent.mkdir(parents=True, exist_ok=True)
+    (out / held).write_text("{}")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    with pytest.raises(DataError, match="already holds a compare report or runs") as err:
+        compare("digits", budget=0.3, out=out, families=("vae", "dbn"), quiet=True)
+    assert len(str(err.value).splitlines()) == 1
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing written
+
+
+def test_compare_overwrite_replaces_a_previous_comparison(tmp_path):
+    out = tmp_path / "c"
+    compare("digits", budget=0.3, out=out, families=("vae",), quiet=True)
+    first = (out / "vae" / "metrics.jsonl").read_text()
+    with pytest.raises(DataError, match="overwrite"):
+        compare("digits", budget=0.3, out=out, families=("vae",), quiet=True)
+    again = compare("digits", budget=0.3, out=out, families=("vae",), quiet=True, overwrite=True)
+    assert json.loads((out / "results.json").read_text())["total_seconds"] == again["total_seconds"]
+    assert (out / "vae" / "metrics.jsonl").read_text() != first  # a fresh run, not an appended one
+    assert (out / "vae" / "sampler" / "config.json").exists()
 
 
 # --- command line --------------------------------------------------------------------------------------------

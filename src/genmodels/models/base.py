@@ -89,6 +89,8 @@ class TrainedModel(BaseEstimator):
     family: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
     _parameter_constraints: ClassVar[dict[str, list]] = {}
+    # why a family without "likelihood" has no log-likelihood estimate, in words reports can quote ("" = none given)
+    no_likelihood_why: ClassVar[str] = ""
 
     # --- what the family is and recommends -----------------------------------------------------------------
     def supports(self, capability: str) -> bool:
@@ -438,6 +440,15 @@ def adam(params, device: torch.device, **kwargs) -> torch.optim.Adam:
     """Adam with the fused kernel where torch has one (CPU, CUDA): one pass over each parameter instead of a
     dozen elementwise ops (16% more VAE samples/s on CPU at batch 128; Adam was 10% of a tabular GAN step)."""
     return torch.optim.Adam(params, fused=device.type in ("cpu", "cuda"), **kwargs)
+
+
+BUDGET_EPOCHS = 100_000  # the epoch count of a run that a time budget stops (in practice the budget ends it)
+
+
+def budget_epochs(budget: float | None, name: str = "epochs") -> dict[str, int]:
+    """For a recipe: with a time budget, the epoch count `name` is only an upper bound (the budget stops
+    training); without one, the family's default stands."""
+    return {} if budget is None else {name: BUDGET_EPOCHS}
 
 
 def epochs_for(steps: int, batch: int, n: int, low: int, high: int) -> int:

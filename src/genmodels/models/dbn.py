@@ -24,7 +24,7 @@ from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer
 from ..train.checkpoint import checkpoint_finished
 from ..train.trainer import _positive_number
-from .base import ArrayModel
+from .base import ArrayModel, budget_epochs
 from .params import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
@@ -89,6 +89,7 @@ class DBN(ClassifierMixin, ArrayModel):
 
     family = "dbn"
     capabilities = frozenset({"sample", "transform", "reconstruct", "anomaly", "classify", "partial_fit"})
+    no_likelihood_why = "no likelihood estimate for a DBN (AIS on its top RBM bounds p(h), not p(x))"
     _needs_unit_interval = True
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "layers": [Sizes()], "pretrain": [Boolean()], "pretrain_epochs": [POSITIVE_INT], "pretrain_lr": [POSITIVE],
@@ -131,7 +132,8 @@ class DBN(ClassifierMixin, ArrayModel):
         if task == "compare":
             small = info.n_features <= 256
             return {"layers": (128, 64) if small else (500, 500), "pretrain_lr": 0.05, "cd_k": 1, "persistent": False,
-                    "momentum": 0.5, "burn_in": 200, "batch_size": 32 if small else 100}
+                    "momentum": 0.5, "burn_in": 200, "batch_size": 32 if small else 100,
+                    **budget_epochs(budget, "pretrain_epochs")}
         return {}
 
     # --- fitting -------------------------------------------------------------------------------------------
@@ -285,6 +287,10 @@ class DBN(ClassifierMixin, ArrayModel):
         """Higher = more normal: negative free energy of the data under the first RBM (a proxy for log p(x);
         fine-tuning changes these weights discriminatively, so use it on unsupervised DBNs)."""
         return -self._batched(self.module_.rbms[0].free_energy, self._flat(X)).cpu().numpy()
+
+    def anomaly_score(self, X, part: str | None = None) -> np.ndarray:
+        """Higher = more anomalous: the free energy of the data under the first RBM (-score_samples)."""
+        return -np.asarray(self.score_samples(X), dtype=np.float64)
 
     @property
     def components_(self) -> np.ndarray:

@@ -28,7 +28,7 @@ from ..nn.gan_nets import (
     dcgan_stages,
 )
 from ..train import StepInfo
-from .base import ArrayModel, epochs_for
+from .base import ArrayModel, budget_epochs, epochs_for
 from .params import (
     NON_NEGATIVE,
     POSITIVE,
@@ -109,6 +109,7 @@ class GAN(ArrayModel):
 
     family = "gan"
     capabilities = frozenset({"sample", "conditional", "transform", "reconstruct", "anomaly", "partial_fit"})
+    no_likelihood_why = "a GAN defines no density"
     _parameter_constraints: ClassVar[dict[str, list]] = {
         "latent_dim": [POSITIVE_INT], "arch": [Options("auto", "dcgan", "mlp")], "g_channels": [POSITIVE_INT],
         "d_channels": [POSITIVE_INT], "hidden_dims": [Sizes()], "loss": [Options(*LOSSES)],
@@ -157,7 +158,8 @@ class GAN(ArrayModel):
         small, d, n = info.n_features <= 256, info.n_features, max(1, info.n_samples)
         if task == "compare":
             return {"latent_dim": 32 if small else 64, "hidden_dims": (128, 256) if small else (256, 512),
-                    "arch": "mlp", "conditional": info.n_classes >= 2, "encoder": True, "batch_size": 64}
+                    "arch": "mlp", "conditional": info.n_classes >= 2, "encoder": True, "batch_size": 64,
+                    **budget_epochs(budget)}
         if task == "anomaly":
             images = info.is_image and info.unit_interval
             return {"latent_dim": 32 if images else max(4, d // 2),

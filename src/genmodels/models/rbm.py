@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..data import DataInfo, Dataset
 from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer
-from .base import ArrayModel, LikelihoodEstimate, epochs_for
+from .base import ArrayModel, LikelihoodEstimate, budget_epochs, epochs_for
 from .params import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,
@@ -99,15 +99,17 @@ class RBM(ArrayModel):
     @classmethod
     def recommended(cls, info: DataInfo, budget: float | None = None, task: str = "generate") -> dict:
         """compare: CD-1 with momentum, Bernoulli on [0, 1] data (on digits CD-1's samples beat PCD-1's at the
-        same budget, FID 20 vs 285); anomaly: Gaussian visibles for feature vectors, about 3000 steps;
+        same budget, FID 20 vs 285); compare-per-class: the same with fewer hidden units; anomaly: Gaussian visibles for feature vectors, about 3000 steps;
         augment: a small RBM (one per class, PerClassModel) (benchmarks/compare_mnist.py, anomaly_adbench.py,
         augment_mnist.py)."""
         small, d, n = info.n_features <= 256, info.n_features, max(1, info.n_samples)
         bernoulli = info.unit_interval
-        if task == "compare":
-            return {"n_hidden": 128 if small else 500, "visible": "bernoulli" if bernoulli else "gaussian",
-                    "cd_k": 1, "persistent": False, "lr": 0.05 if bernoulli else 0.01, "momentum": 0.5,
-                    "burn_in": 200, "batch_size": 32 if small else 100}
+        if task in ("compare", "compare-per-class"):  # per class: the smaller RBM each class gets in compare's
+            # PerClassModel sampler (on a quarter of the budget); AIS settings: compare's NLL estimate
+            return {"n_hidden": (128 if small else 500) if task == "compare" else (32 if small else 100),
+                    "visible": "bernoulli" if bernoulli else "gaussian", "cd_k": 1, "persistent": False,
+                    "lr": 0.05 if bernoulli else 0.01, "momentum": 0.5, "burn_in": 200, "ais_runs": 100,
+                    "ais_betas": 2000, "batch_size": 32 if small else 100, **budget_epochs(budget)}
         if task == "anomaly":
             images = info.is_image and bernoulli
             return {"visible": "bernoulli" if images else "gaussian", "n_hidden": 128 if images else max(16, 2 * d),

@@ -17,7 +17,7 @@ from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
 from ..train import StepInfo
-from .base import ArrayModel, LikelihoodEstimate, adam, epochs_for
+from .base import ArrayModel, LikelihoodEstimate, adam, budget_epochs, epochs_for
 from .params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PRECISION, TRAINING, Boolean, Options, Sizes
 
 LOG_2PI = math.log(2 * math.pi)
@@ -153,7 +153,7 @@ class VAE(ArrayModel):
         if task == "compare":
             return {"latent_dim": 8 if small else 16, "hidden_dims": (256, 128) if small else (512, 256),
                     "arch": "mlp", "likelihood": "bernoulli" if info.unit_interval else "gaussian", "iwae_k": 20,
-                    "batch_size": 32 if small else 128}
+                    "batch_size": 32 if small else 128, **budget_epochs(budget)}
         if task == "anomaly":
             images = info.is_image and info.unit_interval
             return {"likelihood": "bernoulli" if images else "gaussian",
