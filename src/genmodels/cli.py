@@ -224,25 +224,30 @@ def recommend() -> None:
 @click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
 @click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p n_hidden=200")
 @click.option("--seed", type=int, help="random seed")
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--overwrite", is_flag=True, help="replace a run already in --out")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
 def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
-                    param: tuple[str, ...], seed: int | None, quiet: bool) -> None:
-    """Train a RatingsRBM on a ratings table and write its run folder."""
-    from .data.ratings import load_ratings
+                    param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool) -> None:
+    """Train a RatingsRBM on a ratings table and write its run folder (a folder holding a run is refused
+    unless --resume or --overwrite)."""
+    from .apps.recommend import train_recommender_run
 
-    params: dict[str, Any] = _read_config_file(config) if config is not None else {}
-    params.update(_parse_params(list(param)))
-    params.update({k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None})
-    if quiet:
-        params["verbose"] = 0
-    model = _make_model("rbm_cf", params)
-    table = load_ratings(ratings, "all" if fold is None else "train", fold=fold or 1,
-                         scale=tuple(model.rating_scale))
-    model.fit(table, run_dir=out)
-    model.save(out)
+    model = train_recommender_run(ratings, out, fold=fold, params=_parse_params(list(param)),
+                                  config=_read_config_file(config) if config is not None else None,
+                                  epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     if not quiet:
-        click.echo(f"trained rbm_cf on {len(table)} ratings ({len(model.users_)} users, {len(model.items_)} items), "
-                   f"reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; run folder {out}")
+        click.echo(f"trained rbm_cf on {int((model.train_matrix_ > 0).sum())} ratings ({len(model.users_)} users, "
+                   f"{len(model.items_)} items), reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; "
+                   f"run folder {out}")
+
+
+def _load_recommender(run: Path):
+    model = load(run)
+    if not model.supports("recommend"):
+        raise DataError(f"{run}: holds a {type(model).__name__}, not a recommender; "
+                        "train one with `genmodels recommend train`")
+    return model
 
 
 @recommend.command("predict")
@@ -252,7 +257,7 @@ def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | Non
 @click.option("--include-seen", is_flag=True, help="also rank items the user rated in training")
 def recommend_predict(run: Path, user: str, n: int, include_seen: bool) -> None:
     """Top-n items for a user, with their expected ratings (an unknown user gets the best-rated items)."""
-    model = load(run)
+    model = _load_recommender(run)
     top = model.recommend(user, n=n, exclude_seen=not include_seen)
     click.echo("item\texpected_rating")
     for item, score in zip(top["item"], top["score"], strict=True):
@@ -270,9 +275,7 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
     from .data.ratings import load_ratings
     from .io import write_json
 
-    model = load(run)
-    if not hasattr(model, "recommend"):
-        raise DataError(f"{run}: holds a {model.family!r} model, not a recommender (rbm_cf)")
+    model = _load_recommender(run)
     is_movielens = test_spec.startswith("movielens:") or (Path(test_spec) / "u.data").is_file()
     test = load_ratings(test_spec, "test" if is_movielens else "all", fold=fold, scale=tuple(model.rating_scale))
     metrics = evaluate_recommender(model, test, k=k)
