@@ -66,22 +66,28 @@ def files(tmp_path_factory, digits_binary):
     return d
 
 
-# (case id, CLI argv with {d} for the files folder and {out} for an existing output folder, message fragment)
+# (case id, CLI argv with {d} for the files folder and {out} for an existing output folder, message fragment).
+# {out} holds a run: training into it is refused unless --overwrite, and even with --overwrite bad input must
+# leave it as it was (the input is read and checked before anything is written).
 CASES = [
-    ("missing file", "train vae --data csv:{d}/nope.csv --out {out}", "file not found"),
-    ("empty table", "train vae --data csv:{d}/empty.csv --out {out}", "empty"),
-    ("NaN values", "train vae --data csv:{d}/nan.csv --out {out}", "NaN"),
-    ("non-numeric column", "train vae --data csv:{d}/text.csv --out {out}", "not numeric"),
-    ("outside [0, 1] for Bernoulli", "train vae --data csv:{d}/pixels255.csv --out {out}", "[0, 1]"),
-    ("1-D array (wrong rank)", "train vae --data npy:{d}/flat.npy --out {out}", "1-D"),
-    ("images of mixed sizes", "train vae --data images:{d}/mixed --out {out}", "mixed sizes"),
-    ("corrupt PNG", "train vae --data images:{d}/badpng --out {out}", "cannot read b.png"),
-    ("corrupt IDX", "train vae --data mnist:{d}/mnist --out {out}", "corrupt IDX"),
-    ("corrupt NPZ", "train vae --data npz:{d}/corrupt.npz --out {out}", "not a valid NPZ"),
-    ("pickled objects in NPZ", "train vae --data npz:{d}/objects.npz --out {out}", "pickled"),
-    ("unknown data spec", "train vae --data foo:bar --out {out}", "unknown data spec"),
-    ("unknown hyperparameter", "train vae --data digits -p latnet_dim=3 --out {out}", "unknown"),
-    ("broken config file", "train vae --data digits --config {d}/config.yaml --out {out}", "not valid YAML"),
+    ("missing file", "train vae --data csv:{d}/nope.csv --out {out} --overwrite", "file not found"),
+    ("empty table", "train vae --data csv:{d}/empty.csv --out {out} --overwrite", "empty"),
+    ("NaN values", "train vae --data csv:{d}/nan.csv --out {out} --overwrite", "NaN"),
+    ("non-numeric column", "train vae --data csv:{d}/text.csv --out {out} --overwrite", "not numeric"),
+    ("outside [0, 1] for Bernoulli", "train vae --data csv:{d}/pixels255.csv --out {out} --overwrite", "[0, 1]"),
+    ("1-D array (wrong rank)", "train vae --data npy:{d}/flat.npy --out {out} --overwrite", "1-D"),
+    ("images of mixed sizes", "train vae --data images:{d}/mixed --out {out} --overwrite", "mixed sizes"),
+    ("corrupt PNG", "train vae --data images:{d}/badpng --out {out} --overwrite", "cannot read b.png"),
+    ("corrupt IDX", "train vae --data mnist:{d}/mnist --out {out} --overwrite", "corrupt IDX"),
+    ("corrupt NPZ", "train vae --data npz:{d}/corrupt.npz --out {out} --overwrite", "not a valid NPZ"),
+    ("pickled objects in NPZ", "train vae --data npz:{d}/objects.npz --out {out} --overwrite", "pickled"),
+    ("unknown data spec", "train vae --data foo:bar --out {out} --overwrite", "unknown data spec"),
+    ("unknown hyperparameter", "train vae --data digits -p latnet_dim=3 --out {out} --overwrite", "unknown"),
+    ("broken config file", "train vae --data digits --config {d}/config.yaml --out {out} --overwrite",
+     "not valid YAML"),
+    ("bad hyperparameter value", "train vae --data digits -p latent_dim=-3 --out {out} --overwrite", "latent_dim"),
+    ("negative epochs", "train vae --data digits --epochs -1 --out {out} --overwrite", "epochs"),
+    ("a run there already", "train vae --data digits --out {out}", "already holds a run"),
     ("resume with nothing to resume", "train vae --data digits --resume --out {d}/nothing", "nothing to resume"),
     ("wrong feature count", "evaluate {d}/run --data npz:{d}/ten_features.npz --split all --out {out}",
      "10 features, but VAE is expecting 64"),

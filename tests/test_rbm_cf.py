@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +15,14 @@ import torch
 from sklearn.base import clone
 
 from genmodels import DataError, RatingsRBM, load
-from genmodels.apps.recommend import evaluate_recommender
+from genmodels.apps.recommend import evaluate_recommender, train_recommender_run
 from genmodels.cli import main
 from genmodels.data import check_ratings, load_movielens, load_ratings
 from genmodels.io import load_tensors
 from genmodels.metrics.recsys import mae, ndcg_at_k, precision_at_k, recall_at_k, rmse
+from genmodels.train import epoch_order
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def low_rank_ratings(n_users: int = 150, n_items: int = 60, density: float = 0.35, seed: int = 0):
@@ -67,7 +76,7 @@ def test_item_based_orientation_learns_and_agrees_with_predict_all(ratings):
     every = model.predict_all(users)
     one = model.predict(np.repeat(users, len(model.items_)), np.tile(model.items_, len(users)))
     np.testing.assert_allclose(every.ravel(), one, atol=1e-5)
-    with pytest.raises(DataError, match="orientation"):
+    with pytest.raises(DataError, match="orientation must be one of 'user', 'item'"):
         RatingsRBM(orientation="both").fit(train)
 
 
@@ -117,6 +126,34 @@ def test_same_seed_same_model_and_sklearn_contract(ratings):
     assert np.array_equal(a, b)
     assert clone(model).get_params() == model.get_params()
     assert not hasattr(clone(model), "module_")
+
+
+def test_capabilities_are_what_the_class_offers():
+    model = RatingsRBM()
+    assert model.supports("recommend") and not model.supports("sample") and not model.supports("partial_fit")
+    assert not hasattr(model, "sample") and not hasattr(model, "partial_fit")
+
+
+def test_every_parameter_is_declared_and_bad_values_are_one_line_errors(ratings):
+    train, _ = ratings
+    constraints = RatingsRBM._parameter_constraints
+    assert set(constraints) == set(RatingsRBM().get_params())
+    for name, accepted in constraints.items():
+        bad = accepted[0].bad_value()
+        if any(c.ok(bad) for c in accepted):
+            bad = "not-a-value"
+        with pytest.raises(DataError, match=f"RatingsRBM: {name} must be") as info:
+            RatingsRBM(**{name: bad}).fit(train)
+        assert "\n" not in str(info.value)
+    for good in (1, 3, (1, 3, 5), [2, 4]):  # cd_k: one T, or a schedule of them
+        assert RatingsRBM(cd_k=good).get_params()["cd_k"] == good
+        RatingsRBM(cd_k=good)._validate_params()
+    with pytest.raises(DataError, match="cd_k must be"):
+        RatingsRBM(cd_k=(1, 0)).fit(train)
+    # the rating grid relates two parameters: checked apart from the per-parameter constraints
+    with pytest.raises(DataError, match="not a whole number of rating_step"):
+        RatingsRBM(rating_scale=(1, 5), rating_step=0.3).fit(train)
+    RatingsRBM(rating_scale=(0.5, 5), rating_step=0.5)._validate_params()
 
 
 def test_save_load_roundtrip_with_text_ids(tmp_path, ratings):
@@ -203,7 +240,7 @@ def test_evaluate_recommender_ranks_liked_items_above_chance(ratings, fitted):
     # chance precision@5 = liked held-out items / unrated items per user: far below what the model reaches
     n_items = len(fitted.items_)
     liked = test[test["rating"] >= 4].groupby("user").size()
-    unrated = n_items - (fitted.train_matrix_ > 0).sum(1)[fitted._user_index(liked.index.to_numpy())]
+    unrated = n_items - (fitted.train_matrix_ > 0).sum(1)[fitted.user_index(liked.index.to_numpy())]
     assert metrics["precision@5"] > 1.5 * float(np.mean(liked.to_numpy() / unrated))
 
 
@@ -212,8 +249,9 @@ def test_cli_recommend_train_predict_evaluate(tmp_path, ratings, capsys):
     train.to_csv(tmp_path / "train.csv", index=False)
     test.to_csv(tmp_path / "test.csv", index=False)
     run = tmp_path / "run"
-    assert main(["recommend", "train", "--ratings", str(tmp_path / "train.csv"), "--out", str(run),
-                 "--epochs", "2", "-p", "n_hidden=8", "--quiet"]) == 0
+    args = ["recommend", "train", "--ratings", str(tmp_path / "train.csv"), "--out", str(run), "--epochs", "2",
+            "-p", "n_hidden=8", "--quiet"]
+    assert main(args) == 0
     assert main(["recommend", "predict", str(run), "--user", "1", "-n", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "item\texpected_rating" and len(lines) == 4
@@ -222,6 +260,44 @@ def test_cli_recommend_train_predict_evaluate(tmp_path, ratings, capsys):
     (tmp_path / "bad.csv").write_text("user,item,rating\n1,2,9\n")
     assert main(["recommend", "train", "--ratings", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "outside the scale" in capsys.readouterr().err
+    # a folder holding a run: refused (nothing written), unless --overwrite or --resume
+    before = load(run).predict(test[["user", "item"]])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and len(err.strip().splitlines()) == 1
+    assert np.array_equal(load(run).predict(test[["user", "item"]]), before)
+    assert main([*args, "--overwrite", "--seed", "4"]) == 0
+    assert not np.array_equal(load(run).predict(test[["user", "item"]]), before)
+    assert main([*args, "--resume", "--seed", "4"]) == 0  # a finished run resumes to itself
+
+
+def test_train_recommender_run_is_the_cli_command(tmp_path, ratings):
+    train, test = ratings
+    train.to_csv(tmp_path / "train.csv", index=False)
+    params = {"n_hidden": 8, "batch_size": 16}
+    model = train_recommender_run(tmp_path / "train.csv", tmp_path / "api", params=params, config={"n_hidden": 4},
+                                  epochs=2, seed=1, quiet=True)
+    assert model.get_params()["n_hidden"] == 8 and model.get_params()["epochs"] == 2  # params over config
+    assert main(["recommend", "train", "--ratings", str(tmp_path / "train.csv"), "--out", str(tmp_path / "cli"),
+                 "--epochs", "2", "--seed", "1", "-p", "n_hidden=8", "-p", "batch_size=16", "--quiet"]) == 0
+    queries = test[["user", "item"]]
+    assert np.array_equal(load(tmp_path / "api").predict(queries), load(tmp_path / "cli").predict(queries))
+    with pytest.raises(DataError, match="already holds a run"):
+        train_recommender_run(tmp_path / "train.csv", tmp_path / "api", params=params, epochs=2, quiet=True)
+    with pytest.raises(DataError, match="n_hidden must be"):
+        train_recommender_run(tmp_path / "train.csv", tmp_path / "bad", params={"n_hidden": 0}, quiet=True)
+
+
+def test_recommend_commands_refuse_a_run_that_is_not_a_recommender(tmp_path, capsys):
+    from genmodels import RBM
+
+    RBM(n_hidden=4, epochs=1, verbose=0).fit(np.random.default_rng(0).random((20, 6)) > 0.5).save(tmp_path / "rbm")
+    for command in (["evaluate", str(tmp_path / "rbm"), "--test", "x.csv"], ["predict", str(tmp_path / "rbm"), "-u", "1"]):
+        assert main(["recommend", *command]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "holds a RBM, not a recommender" in err and len(err.splitlines()) == 1
+    with pytest.raises(DataError, match="not a recommender"):
+        evaluate_recommender(load(tmp_path / "rbm"), pd.DataFrame({"user": [1], "item": [1], "rating": [3.0]}))
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, ratings):
@@ -248,3 +324,36 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, ratings):
     resumed = RatingsRBM(**params, checkpoint_every=1).fit(train, run_dir=tmp_path / "run", resume=True)
     for name, value in whole.module_.state_dict().items():
         assert torch.equal(value, resumed.module_.state_dict()[name]), name
+
+
+def test_torchrun_ranks_train_on_their_shards_and_average_their_cd_updates(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(ROOT / "tests/scripts/ddp_ratings.py"),
+           str(tmp_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    r0, r1 = load_tensors(tmp_path / "rank0.safetensors"), load_tensors(tmp_path / "rank1.safetensors")
+    params = [k for k in r0 if k.startswith("param.")]
+    assert params and all(torch.equal(r0[k], r1[k]) for k in params)  # one model on both ranks
+    # the first update: each rank's own CD gradient differs, and both step with the mean of the two
+    before = sorted(k for k in r0 if k.startswith("before."))
+    assert any(not torch.equal(r0[k], r1[k]) for k in before)
+    for k in before:
+        mean = (r0[k] + r1[k]) / 2
+        assert torch.allclose(r0[k.replace("before", "after")], mean, atol=1e-7)
+        assert torch.equal(r0[k.replace("before", "after")], r1[k.replace("before", "after")])
+    # each rank trained on its shard of every epoch's order (rank::2), the shards disjoint, together every row
+    rows = r0["rows"].numpy()
+    index = {row.tobytes(): n for n, row in enumerate(rows)}
+    assert len(index) == len(rows) == 90
+    for epoch in range(4):
+        order = epoch_order(5, epoch, len(rows)).numpy()
+        shards = [[index[row.tobytes()] for row in r[f"seen.{epoch}"].numpy()] for r in (r0, r1)]
+        assert shards[0] == order[0::2].tolist() and shards[1] == order[1::2].tolist()
+        assert not set(shards[0]) & set(shards[1]) and set(shards[0]) | set(shards[1]) == set(range(len(rows)))
+    # the CD-k schedule and the step count follow each rank's own epoch: 45 rows at batch 8 -> 6 steps
+    logs = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert logs[0] == logs[1] == {"cd_k": [1.0, 1.0, 3.0, 3.0], "steps": 4 * 6}
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["world_size"] == 2 and state["finished"]

@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from . import __version__
-from .apps import evaluate_model, write_loss_curve, write_run_report, write_samples_grid
+from .apps.detect import DETECTORS, detect_run
+from .apps.evaluate import evaluate_run
+from .apps.sample import sample_run
+from .apps.train import array_families, read_config_file, train_run
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
-from .io import read_json, write_bytes, write_json
 from .models import FAMILIES, load
-from .models.base import CONFIG, coerce_params
+from .models.base import coerce_params
 
 
 @click.group(help="Train, sample, evaluate and compare GANs, VAEs and RBMs.")
@@ -28,18 +29,7 @@ def app() -> None:
 DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE"
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise DataError(f"{path}: config file not found")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid YAML/JSON ({str(e).splitlines()[0]})") from None
-    if not isinstance(loaded, dict):
-        raise DataError(f"{path}: expected a mapping of hyperparameters, got {type(loaded).__name__}")
-    return loaded
+_read_config_file = read_config_file  # the recommend commands read config files the same way
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -63,52 +53,34 @@ PathArg = click.Path(path_type=Path)
 
 
 @app.command()
-@click.argument("family", type=click.Choice(sorted(FAMILIES)))
+@click.argument("family", type=click.Choice(array_families()))
 @click.option("--data", "-d", default="digits", show_default=True, help=DATA_HELP)
 @click.option("--out", "-o", type=PathArg, required=True, help="run folder to write")
 @click.option("--epochs", type=int, help="training epochs")
 @click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
-@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable)")
+@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p lr=3e-4")
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--overwrite", is_flag=True, help="replace the run that --out already holds")
 @click.option("--seed", type=int, help="random seed")
 @click.option("--batch-size", type=int, help="batch size")
-@click.option("--lr", type=float, help="learning rate")
+@click.option("--lr", type=float, help="learning rate (families with one `lr`; else -p, e.g. -p lr_g=1e-4)")
 @click.option("--device", help="auto | cpu | cuda")
 @click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
 @click.option("--label", help="label column of a CSV/Parquet file")
 @click.option("--checkpoint-every", type=int, help="also checkpoint every N steps")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
 def train(family: str, data: str, out: Path, epochs: int | None, config: Path | None, param: tuple[str, ...],
-          resume: bool, seed: int | None, batch_size: int | None, lr: float | None, device: str | None,
-          binarize: str | None, label: str | None, checkpoint_every: int | None, quiet: bool) -> None:
+          resume: bool, overwrite: bool, seed: int | None, batch_size: int | None, lr: float | None,
+          device: str | None, binarize: str | None, label: str | None, checkpoint_every: int | None,
+          quiet: bool) -> None:
     """Train a model and write its run folder (config, weights, checkpoints, metrics, pictures, report)."""
-    params: dict[str, Any] = {}
-    if resume:
-        if not (out / CONFIG).is_file():
-            raise DataError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run")
-        saved = read_json(out / CONFIG)
-        if saved.get("family") != family:
-            raise DataError(f"{out} holds a {saved.get('family')!r} run, not {family!r}")
-        params.update(saved.get("params", {}))
-    if config is not None:
-        params.update(_read_config_file(config))
-    params.update(_parse_params(list(param)))
-    explicit = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "device": device,
-                "checkpoint_every": checkpoint_every}
-    params.update({k: v for k, v in explicit.items() if v is not None})
-    if quiet:
-        params["verbose"] = 0
-    model = _make_model(family, params)
-    dataset = load_dataset(data, "train", label=label, binarize=binarize, seed=int(params.get("seed", 0)))
-    model.fit(dataset, run_dir=out, resume=resume)
-    model.save(out)
-    write_loss_curve(out)
-    write_samples_grid(out, model)
-    write_run_report(out, model, {"train_seconds": round(model.train_seconds_, 2),
-                                  **{k: v for k, v in model.history_[-1].items() if k != "kind"}})
+    params = _parse_params(list(param))
+    model = train_run(family, data, out, params=params, config=config, epochs=epochs, seed=seed,
+                      batch_size=batch_size, lr=lr, device=device, binarize=binarize, label=label,
+                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite, quiet=quiet)
     if not quiet:
         last = ", ".join(f"{k} {v:.4g}" for k, v in model.history_[-1].items() if isinstance(v, float))
-        click.echo(f"trained {family} on {dataset.name}: {last}; run folder {out}")
+        click.echo(f"trained {family}: {last}; run folder {out}")
 
 
 @app.command()
@@ -119,39 +91,18 @@ def train(family: str, data: str, out: Path, epochs: int | None, config: Path | 
 @click.option("--npy", type=PathArg, help="write samples as .npy")
 @click.option("--label", help="class label for a conditional model")
 @click.option("--seed", type=int, help="seed for a repeatable draw")
+@click.option("--quiet", "-q", is_flag=True, help="no message")
 def sample(run: Path, n: int, output: Path | None, csv: Path | None, npy: Path | None, label: str | None,
-           seed: int | None) -> None:
-    """Draw samples from a trained model."""
+           seed: int | None, quiet: bool) -> None:
+    """Draw samples from a trained model (a table model writes a CSV with the table's columns)."""
     targets = [p for p in (output, csv, npy) if p is not None]
     if len(targets) != 1:
         raise DataError("give exactly one of -o FILE(.png|.csv|.npy), --csv FILE, --npy FILE")
     target = targets[0]
-    kind = "csv" if csv else "npy" if npy else target.suffix.lower().lstrip(".")
-    if kind not in ("png", "csv", "npy"):
-        raise DataError(f"{target}: unknown output type; use .png, .csv or .npy")
-    model = load(run)
-    y = None
-    if label is not None:
-        y = next((c for c in model.classes_ if str(c) == label), label)
-    samples = model.sample(n, y=y, seed=seed)
-    if kind == "png":
-        from .report import save_image_grid
-
-        if len(model.data_shape_) != 3:
-            raise DataError(f"{run}: the model makes vectors, not images; write --csv or --npy instead")
-        save_image_grid(target, samples.reshape(n, *model.data_shape_))
-    elif kind == "csv":
-        flat = samples.reshape(n, -1)
-        header = ",".join(f"x{i}" for i in range(flat.shape[1]))
-        lines = [header] + [",".join(f"{v:.6g}" for v in row) for row in flat]
-        write_bytes(target, ("\n".join(lines) + "\n").encode())
-    else:
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, samples)
-        write_bytes(target, buf.getvalue())
-    click.echo(f"wrote {n} samples to {target}")
+    kind = "csv" if csv else "npy" if npy else None
+    samples = sample_run(run, n, target, label=label, seed=seed, kind=kind)
+    if not quiet:
+        click.echo(f"wrote {len(samples)} samples to {target}")
 
 
 @app.command()
@@ -165,20 +116,13 @@ def sample(run: Path, n: int, output: Path | None, csv: Path | None, npy: Path |
 def evaluate(run: Path, data: str | None, split: str, out: Path | None, k: int, binarize: str | None,
              label: str | None) -> None:
     """Held-out metrics (likelihood, reconstruction) with sample and reconstruction grids."""
-    model = load(run)
-    if data is None:
-        name = (read_json(run / CONFIG).get("data") or {}).get("name", "")
-        data = name.split(" [")[0] or "digits"
-    test = load_dataset(data, split, label=label, binarize=binarize, seed=1)
-    train_part = load_dataset(data, "train", label=label, binarize=binarize, seed=0) if split == "test" else None
-    metrics = evaluate_model(model, test, out or run, train=train_part, k=k)
-    click.echo(json.dumps(metrics, indent=2))
+    click.echo(json.dumps(evaluate_run(run, data, split, out, k, binarize, label), indent=2))
 
 
-def _run_compare(data: str, budget: float, out: Path, families: str, seed: int, quiet: bool) -> None:
+def _run_compare(data: str, budget: float, out: Path, families: str, seed: int, quiet: bool, overwrite: bool) -> None:
     from .apps.compare import compare, markdown_table
 
-    summary = compare(data, budget=budget, out=out, families=families, seed=seed, quiet=quiet)
+    summary = compare(data, budget=budget, out=out, families=families, seed=seed, quiet=quiet, overwrite=overwrite)
     click.echo(markdown_table(summary))
     click.echo(f"report: {out / 'report.html'} (also report.md, results.json; "
                f"{summary['total_seconds']:.0f} s in all)")
@@ -190,11 +134,12 @@ def _run_compare(data: str, budget: float, out: Path, families: str, seed: int, 
 @click.option("--out", "-o", type=PathArg, required=True, help="folder for the report and the run folders")
 @click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--overwrite", is_flag=True, help="replace the runs the folder already holds")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or messages")
-def compare(data: str, budget: float, out: Path, families: str, seed: int, quiet: bool) -> None:
+def compare(data: str, budget: float, out: Path, families: str, seed: int, overwrite: bool, quiet: bool) -> None:
     """Train the GAN, VAE, RBM and DBN under the same time budget on the same data; one report.html with
     samples, losses and every measure side by side (plus report.md and results.json)."""
-    _run_compare(data, budget, out, families, seed, quiet)
+    _run_compare(data, budget, out, families, seed, quiet, overwrite)
 
 
 @app.command()
@@ -205,7 +150,7 @@ def compare(data: str, budget: float, out: Path, families: str, seed: int, quiet
 def demo(out: Path, budget: float, families: str, quiet: bool) -> None:
     """The main job on the bundled digits: `compare` with a small budget (about 2 minutes), writing
     runs/demo/report.html."""
-    _run_compare("digits", budget, out, families, 0, quiet)
+    _run_compare("digits", budget, out, families, 0, quiet, overwrite=True)  # a demo is rerun: replace it
 
 
 RATINGS_HELP = "movielens:DIR (u.data, or u<fold>.base/.test with --fold) | csv:FILE of user,item,rating[,timestamp]"
@@ -224,25 +169,30 @@ def recommend() -> None:
 @click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
 @click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p n_hidden=200")
 @click.option("--seed", type=int, help="random seed")
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--overwrite", is_flag=True, help="replace a run already in --out")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
 def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
-                    param: tuple[str, ...], seed: int | None, quiet: bool) -> None:
-    """Train a RatingsRBM on a ratings table and write its run folder."""
-    from .data.ratings import load_ratings
+                    param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool) -> None:
+    """Train a RatingsRBM on a ratings table and write its run folder (a folder holding a run is refused
+    unless --resume or --overwrite)."""
+    from .apps.recommend import train_recommender_run
 
-    params: dict[str, Any] = _read_config_file(config) if config is not None else {}
-    params.update(_parse_params(list(param)))
-    params.update({k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None})
-    if quiet:
-        params["verbose"] = 0
-    model = _make_model("rbm_cf", params)
-    table = load_ratings(ratings, "all" if fold is None else "train", fold=fold or 1,
-                         scale=tuple(model.rating_scale))
-    model.fit(table, run_dir=out)
-    model.save(out)
+    model = train_recommender_run(ratings, out, fold=fold, params=_parse_params(list(param)),
+                                  config=_read_config_file(config) if config is not None else None,
+                                  epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     if not quiet:
-        click.echo(f"trained rbm_cf on {len(table)} ratings ({len(model.users_)} users, {len(model.items_)} items), "
-                   f"reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; run folder {out}")
+        click.echo(f"trained rbm_cf on {int((model.train_matrix_ > 0).sum())} ratings ({len(model.users_)} users, "
+                   f"{len(model.items_)} items), reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; "
+                   f"run folder {out}")
+
+
+def _load_recommender(run: Path):
+    model = load(run)
+    if not model.supports("recommend"):
+        raise DataError(f"{run}: holds a {type(model).__name__}, not a recommender; "
+                        "train one with `genmodels recommend train`")
+    return model
 
 
 @recommend.command("predict")
@@ -252,7 +202,7 @@ def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | Non
 @click.option("--include-seen", is_flag=True, help="also rank items the user rated in training")
 def recommend_predict(run: Path, user: str, n: int, include_seen: bool) -> None:
     """Top-n items for a user, with their expected ratings (an unknown user gets the best-rated items)."""
-    model = load(run)
+    model = _load_recommender(run)
     top = model.recommend(user, n=n, exclude_seen=not include_seen)
     click.echo("item\texpected_rating")
     for item, score in zip(top["item"], top["score"], strict=True):
@@ -270,9 +220,7 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
     from .data.ratings import load_ratings
     from .io import write_json
 
-    model = load(run)
-    if not hasattr(model, "recommend"):
-        raise DataError(f"{run}: holds a {model.family!r} model, not a recommender (rbm_cf)")
+    model = _load_recommender(run)
     is_movielens = test_spec.startswith("movielens:") or (Path(test_spec) / "u.data").is_file()
     test = load_ratings(test_spec, "test" if is_movielens else "all", fold=fold, scale=tuple(model.rating_scale))
     metrics = evaluate_recommender(model, test, k=k)
@@ -283,7 +231,7 @@ def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
 @app.command()
 @click.argument("run", required=False, type=PathArg)
 @click.option("--data", "-d", required=True, help=DATA_HELP)
-@click.option("--model", "-m", "family", type=click.Choice(["vae", "rbm", "gan", "ensemble"]), default="vae",
+@click.option("--model", "-m", "family", type=click.Choice(DETECTORS), default="vae",
               show_default=True, help="family to train when no RUN is given")
 @click.option("--output", "-o", type=PathArg, default=Path("scores.csv"), show_default=True)
 @click.option("--contamination", type=float, default=0.1, show_default=True, help="expected anomaly fraction")
@@ -300,30 +248,8 @@ def detect(run: Path | None, data: str, family: str, output: Path, contamination
            epochs: int | None, trim: float, vae_score: str, binarize: str | None, seed: int, quiet: bool) -> None:
     """Anomaly scores per row (higher = more anomalous) and 0/1 flags; ROC AUC, AP and a ROC curve PNG when
     labels are given. Trains a detector on --data, or scores with the model of RUN."""
-    from .apps.anomaly import AnomalyDetector, binary_labels, saved_model_score
-    from .metrics import anomaly_metrics, roc_points
-    from .report import save_roc
-
-    dataset = load_dataset(data, "all", label=label, binarize=binarize, seed=seed)
-    y = binary_labels(dataset)
-    if run is not None:
-        model = load(run)
-        scores = saved_model_score(model, model.rows_of(dataset, what=dataset.name), vae_score)
-        threshold = float(np.quantile(scores, 1 - contamination))
-    else:
-        det = AnomalyDetector(model=family, contamination=contamination, trim=trim, vae_score=vae_score,
-                              epochs=epochs, seed=seed, verbose=0 if quiet else 1).fit(dataset.X)
-        scores, threshold = det.decision_scores_, det.threshold_
-    lines = ["row,score,anomaly" + (",label" if y is not None else "")]
-    lines += [f"{i},{s:.6g},{int(s > threshold)}" + (f",{int(y[i])}" if y is not None else "")
-              for i, s in enumerate(scores)]
-    write_bytes(output, ("\n".join(lines) + "\n").encode())
-    summary = {"rows": len(scores), "flagged": int((scores > threshold).sum()), "threshold": threshold}
-    if y is not None:
-        summary.update(anomaly_metrics(y, scores))
-        fpr, tpr = roc_points(y, scores)
-        save_roc(output.with_suffix(".roc.png"), {f"{run or family} (AUC {summary['roc_auc']:.3f})": (fpr, tpr)})
-    write_json(output.with_suffix(".metrics.json"), summary)
+    summary = detect_run(data, output, run=run, family=family, contamination=contamination, label=label,
+                         epochs=epochs, trim=trim, vae_score=vae_score, binarize=binarize, seed=seed, quiet=quiet)
     click.echo(json.dumps(summary))
 
 

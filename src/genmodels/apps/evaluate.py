@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ..data import Dataset
+from ..data import Dataset, load_dataset
 from ..errors import DataError
-from ..io import write_json
+from ..io import read_json, write_json
 from ..metrics import feature_network, independent_bernoulli_log_likelihood, sample_quality
+from ..models import load
+from ..models.base import CONFIG
 from ..report import save_image_grid
 from .runreport import image_rows, write_loss_curve, write_run_report, write_samples_grid
 
@@ -50,6 +52,20 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
     write_loss_curve(out_dir)
     write_run_report(out_dir, model, metrics)
     return metrics
+
+
+def evaluate_run(run: str | Path, data: str | None = None, split: str = "test", out: str | Path | None = None,
+                 k: int = 1000, binarize: str | None = None, label: str | None = None) -> dict[str, Any]:
+    """`genmodels evaluate`: load the model of `run` and evaluate it on `split` of `data` (default: the data
+    spec the run was trained on), the train split as reference when testing; outputs into `out` (default RUN)."""
+    model = load(run)
+    if data is None:
+        config = read_json(Path(run) / CONFIG)
+        name = str(((config.get("data") if isinstance(config, dict) else None) or {}).get("name", ""))
+        data = name.split(" [")[0] or "digits"  # "digits [train]": the spec, then the split
+    test = load_dataset(data, split, label=label, binarize=binarize, seed=1)
+    train = load_dataset(data, "train", label=label, binarize=binarize, seed=0) if split == "test" else None
+    return evaluate_model(model, test, out or run, train=train, k=k)
 
 
 def likelihood_metrics(model, X: np.ndarray, test: Dataset, train: Dataset | None, k: int) -> dict[str, Any]:

@@ -20,53 +20,43 @@ of the two (benchmarks/cf_movielens.py): there, 1682 item rows train 0.94M weigh
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from ..data import Dataset
-from ..data.ratings import check_ratings
+from ..data.ratings import (
+    check_ratings,
+    encode_ratings,
+    id_positions,
+    json_ids,
+    rating_grid,
+    rating_statistics,
+)
 from ..errors import DataError
-from ..train import StepInfo, Trainer
+from ..nn.ratings import RatingsRBMNet
+from ..train import StepInfo
 from .base import TrainedModel
+from .params import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    TRAINING,
+    UNIT,
+    Boolean,
+    Interval,
+    Options,
+    Pair,
+    Sizes,
+)
 
 # Pseudo-ratings pulling a cold-start item mean toward the global mean, so that an item seen once with a 5
 # does not top every new user's list.
 MEAN_SHRINKAGE = 5.0
-
-
-class RatingsRBMNet(nn.Module):
-    """The shared parameters: W (items, K, hidden), visible biases b (items, K), hidden biases c, and for the
-    conditional model D (items, hidden)."""
-
-    def __init__(self, n_items: int, k: int, n_hidden: int, conditional: bool):
-        super().__init__()
-        self.n_items, self.k, self.n_hidden = n_items, k, n_hidden
-        self.W = nn.Parameter(torch.randn(n_items, k, n_hidden) * 0.01)
-        self.b = nn.Parameter(torch.zeros(n_items, k))
-        self.c = nn.Parameter(torch.zeros(n_hidden))
-        self.D = nn.Parameter(torch.zeros(n_items, n_hidden)) if conditional else None
-
-    def one_hot(self, levels: torch.Tensor) -> torch.Tensor:
-        """(B, items) levels (0 missing, -1 unknown) -> (B, items, K) one-hot of the known ratings."""
-        return F.one_hot(levels.clamp(min=0).long(), self.k + 1)[..., 1:].to(self.W.dtype)
-
-    def hidden_input(self, v: torch.Tensor, rated: torch.Tensor | None) -> torch.Tensor:
-        x = v.flatten(1) @ self.W.view(-1, self.n_hidden) + self.c
-        if self.D is not None and rated is not None:
-            x = x + rated @ self.D
-        return x
-
-    def visible_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, hidden) -> (B, items, K) softmax logits for every item."""
-        return (h @ self.W.view(-1, self.n_hidden).T).view(len(h), self.n_items, self.k) + self.b
 
 
 class RatingsRBM(TrainedModel):
@@ -86,15 +76,32 @@ class RatingsRBM(TrainedModel):
     Predictions are expected ratings in [low, high]. Cold start: a user unknown to the model gets the item's
     mean rating (shrunk toward the global mean by 5 pseudo-ratings); an unknown item gets the user's mean
     rating, or the global mean when the user is unknown too. `score` is minus the RMSE (higher is better).
+    Under torchrun each process trains on its share of the rows and the CD updates are the processes' mean.
     """
 
     family = "rbm_cf"
+    capabilities = frozenset({"recommend"})
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_hidden": [POSITIVE_INT],
+        "rating_scale": [Pair(Interval(float, None, None))],
+        "rating_step": [POSITIVE],
+        "cd_k": [POSITIVE_INT, Sizes(min_len=1, low=1)],
+        "lr": [POSITIVE],
+        "momentum": [Interval(float, 0, 1, closed="left")],
+        "weight_decay": [NON_NEGATIVE],
+        "conditional": [Boolean()],
+        "average_last": [UNIT],
+        "baseline_weight": [UNIT],
+        "orientation": [Options("user", "item")],
+        **TRAINING,
+    }
 
     def __init__(self, n_hidden: int = 100, rating_scale: tuple[float, float] = (1, 5), rating_step: float = 1.0,
                  cd_k: int | tuple[int, ...] = (1, 3, 5), lr: float = 0.01, momentum: float = 0.9,
                  weight_decay: float = 0.01, conditional: bool = False, average_last: float = 0.5,
-                 baseline_weight: float = 0.0, orientation: str = "user", epochs: int = 40, batch_size: int = 32, seed: int = 0,
-                 device: str = "auto", verbose: int = 1, checkpoint_every: int = 0, sample_every: int = 0):
+                 baseline_weight: float = 0.0, orientation: str = "user", epochs: int = 40, batch_size: int = 32,
+                 seed: int = 0, device: str = "auto", verbose: int = 1, checkpoint_every: int = 0,
+                 sample_every: int = 0):
         self.n_hidden = n_hidden
         self.rating_scale = rating_scale
         self.rating_step = rating_step
@@ -114,43 +121,29 @@ class RatingsRBM(TrainedModel):
         self.checkpoint_every = checkpoint_every
         self.sample_every = sample_every
 
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._levels()  # the scale must be a whole number of steps: a check on two parameters together
+
     # --- data ----------------------------------------------------------------------------------------------
     def _levels(self) -> np.ndarray:
-        lo, hi = (float(v) for v in self.rating_scale)
-        step = float(self.rating_step)
-        if not (hi > lo and step > 0):
-            raise DataError(f"rating_scale must be (low, high) with low < high and rating_step > 0, "
-                            f"got {self.rating_scale!r}, {self.rating_step!r}")
-        n = round((hi - lo) / step) + 1
-        if n < 2 or abs(lo + (n - 1) * step - hi) > 1e-6:
-            raise DataError(f"rating_scale {self.rating_scale!r} is not a whole number of rating_step {step:g}")
-        return lo + step * np.arange(n)
+        return rating_grid(self.rating_scale, self.rating_step)
 
-    def _to_level(self, rating: np.ndarray, what: str) -> np.ndarray:
-        lo, step = float(self.rating_scale[0]), float(self.rating_step)
-        pos = (rating - lo) / step
-        level = np.rint(pos)
-        off = np.abs(pos - level) > 1e-6
-        if off.any():
-            raise DataError(f"{what}: rating {rating[off][0]:g} is not on the rating grid {self._levels().tolist()}; "
-                            "set rating_step (e.g. 0.5 for half stars)")
-        return level.astype(np.int64) + 1  # 1..K; 0 means "not rated"
-
-    def _check(self, ratings, what: str) -> pd.DataFrame:
+    def validate_ratings(self, ratings, what: str = "ratings") -> pd.DataFrame:
+        """A clean copy of a ratings table (user, item, rating) with every rating inside this model's scale."""
         levels = self._levels()
         return check_ratings(ratings, scale=(float(levels[0]), float(levels[-1])), what=what)
 
     def fit(self, X, y=None, *, implicit=None, run_dir: str | Path | None = None, resume: bool = False,
-            time_budget: float | None = None):
+            overwrite: bool = False, time_budget: float | None = None):
         """Train on a ratings table X (DataFrame with columns user, item, rating). `implicit`: optional table of
         (user, item) pairs known to be rated whose ratings are unknown; the conditional model uses them.
-        `time_budget`: seconds, see GenerativeModel.fit."""
+        `run_dir`, `resume`, `overwrite`, `time_budget`: as ArrayModel.fit (a folder holding a run is refused
+        unless resume or overwrite)."""
+        self._validate_params()
         data = self._validate_fit(X, y, implicit)
-        Trainer(self, run_dir, resume, time_budget=time_budget).run(data)
+        self._fit_data(data, run_dir, resume, overwrite, time_budget)
         return self
-
-    def partial_fit(self, X, y=None):
-        raise NotImplementedError("RatingsRBM has no partial_fit: the user and item sets are fixed at fit; refit")
 
     def _validate_fit(self, X, y=None, implicit=None) -> Dataset:
         if y is not None:
@@ -158,39 +151,11 @@ class RatingsRBM(TrainedModel):
         if isinstance(X, Dataset):  # e.g. `genmodels train rbm_cf --data ...`: feature rows, not ratings
             raise DataError("RatingsRBM trains on a ratings table (user, item, rating): use "
                             "`genmodels recommend train --ratings FILE|movielens:DIR`")
-        ratings = self._check(X, "ratings")
-        self._levels()
-        if isinstance(self.cd_k, int | np.integer):
-            schedule = [int(self.cd_k)]
-        else:
-            schedule = [int(t) for t in self.cd_k]
-        if not schedule or min(schedule) < 1:
-            raise DataError(f"cd_k must be a positive int or a sequence of them, got {self.cd_k!r}")
-        if self.orientation not in ("user", "item"):
-            raise DataError(f"orientation must be 'user' or 'item', got {self.orientation!r}")
-        for name in ("average_last", "baseline_weight"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise DataError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
-        extra = None
-        if implicit is not None:
-            if not self.conditional:
-                raise DataError("implicit= is only used by the conditional model; set conditional=True")
-            if not isinstance(implicit, pd.DataFrame) or not {"user", "item"} <= set(implicit.columns):
-                raise DataError("implicit: expected a DataFrame with columns user, item")
-            extra = implicit[["user", "item"]].drop_duplicates()
-        self.users_ = pd.unique(pd.concat([ratings["user"], extra["user"]]) if extra is not None else ratings["user"])
-        self.items_ = pd.unique(pd.concat([ratings["item"], extra["item"]]) if extra is not None else ratings["item"])
-        self.users_ = np.asarray(sorted(self.users_, key=_sort_key))
-        self.items_ = np.asarray(sorted(self.items_, key=_sort_key))
-        u = self._user_index(ratings["user"].to_numpy())
-        i = self._item_index(ratings["item"].to_numpy())
-        level = self._to_level(ratings["rating"].to_numpy(), "ratings")
-        if extra is not None:  # pairs already rated keep their rating
-            eu, ei = self._user_index(extra["user"].to_numpy()), self._item_index(extra["item"].to_numpy())
-            known = set(zip(u.tolist(), i.tolist(), strict=True))
-            keep = np.array([(a, b) not in known for a, b in zip(eu.tolist(), ei.tolist(), strict=True)], bool)
-            u, i = np.concatenate([u, eu[keep]]), np.concatenate([i, ei[keep]])
-            level = np.concatenate([level, -np.ones(int(keep.sum()), np.int64)])
+        ratings = self.validate_ratings(X, "ratings")
+        if implicit is not None and not self.conditional:
+            raise DataError("implicit= is only used by the conditional model; set conditional=True")
+        self.users_, self.items_, u, i, level = encode_ratings(ratings, implicit, self.rating_scale,
+                                                               self.rating_step)
         self._set_train_matrix(u, i, level)
         rows = self._rows_matrix()
         self.data_shape_ = self.input_shape_ = (rows.shape[1],)  # the visible softmax units
@@ -199,27 +164,16 @@ class RatingsRBM(TrainedModel):
         return Dataset(rows, None, "ratings")
 
     def _set_train_matrix(self, u: np.ndarray, i: np.ndarray, level: np.ndarray) -> None:
-        """Rating levels per user (rows) and item (columns), plus the statistics the cold-start fallbacks use."""
+        """Rating levels per user (rows) and item (columns), plus the statistics the cold-start fallbacks and
+        the baseline use (global_mean_, user_mean_, item_mean_, user_bias_, item_bias_)."""
         matrix = np.zeros((len(self.users_), len(self.items_)), np.float32)
         matrix[u, i] = level
         self.train_matrix_ = matrix
         known = level > 0
-        values = self._levels()[level[known] - 1]
-        uk, ik = u[known], i[known]
-        self.global_mean_ = float(values.mean())
-        n_user = np.bincount(uk, minlength=len(self.users_))
-        n_item = np.bincount(ik, minlength=len(self.items_))
-        self.user_mean_ = np.where(n_user > 0, np.bincount(uk, values, len(self.users_)) / np.maximum(n_user, 1),
-                                   self.global_mean_)
-        self.item_mean_ = ((np.bincount(ik, values, len(self.items_)) + MEAN_SHRINKAGE * self.global_mean_)
-                           / (n_item + MEAN_SHRINKAGE))
-        # baseline mu + b_u + b_i with L2 penalties (10 on items, 15 on users, as surprise's BaselineOnly):
-        # alternating closed-form least squares, which converges in a few sweeps
-        residual = values - self.global_mean_
-        self.user_bias_, self.item_bias_ = np.zeros(len(self.users_)), np.zeros(len(self.items_))
-        for _ in range(10):
-            self.item_bias_ = np.bincount(ik, residual - self.user_bias_[uk], len(self.items_)) / (n_item + 10.0)
-            self.user_bias_ = np.bincount(uk, residual - self.item_bias_[ik], len(self.users_)) / (n_user + 15.0)
+        stats = rating_statistics(u[known], i[known], self._levels()[level[known] - 1], matrix.shape,
+                                  MEAN_SHRINKAGE)
+        for name, value in stats.items():
+            setattr(self, f"{name}_", value)
 
     def _rows_matrix(self) -> np.ndarray:
         """The training rows the RBM sees: users x items, or items x users when item-based."""
@@ -230,11 +184,13 @@ class RatingsRBM(TrainedModel):
             cached = self._item_rows = np.ascontiguousarray(self.train_matrix_.T)
         return cached
 
-    def _user_index(self, users) -> np.ndarray:
-        return _positions(self.users_, users)
+    def user_index(self, users) -> np.ndarray:
+        """Row of each user id in `train_matrix_` (-1: unknown to the model)."""
+        return id_positions(self.users_, users)
 
-    def _item_index(self, items) -> np.ndarray:
-        return _positions(self.items_, items)
+    def item_index(self, items) -> np.ndarray:
+        """Column of each item id in `train_matrix_` (-1: unknown to the model)."""
+        return id_positions(self.items_, items)
 
     # --- the model and its training step -------------------------------------------------------------------
     def _build(self, data: Dataset | None) -> None:
@@ -245,7 +201,6 @@ class RatingsRBM(TrainedModel):
             freq = (one_hot + 1.0) / (one_hot.sum(1, keepdims=True) + k)
             with torch.no_grad():
                 self.module_.b.copy_(torch.from_numpy(np.log(freq)))
-            self._steps_per_epoch = max(1, math.ceil(len(data) / int(self.batch_size)))
 
     def _optimizers(self) -> list[torch.optim.Optimizer]:
         net = self.module_
@@ -256,7 +211,8 @@ class RatingsRBM(TrainedModel):
         return [self.optimizer_]
 
     def _on_epoch_end(self, epoch: int) -> dict[str, float]:
-        """Polyak averaging over the last `average_last` of the epochs; the mean replaces the weights at the end."""
+        """Polyak averaging over the last `average_last` of the epochs; the mean replaces the weights at the end.
+        It counts epochs, not steps, so it is the same under torchrun (each rank's epoch is its share of rows)."""
         epochs = int(self.epochs)
         first = epochs - max(1, round(float(self.average_last) * epochs)) if float(self.average_last) > 0 else epochs
         if epoch < first:
@@ -276,54 +232,25 @@ class RatingsRBM(TrainedModel):
             self._average = None
         return {}
 
-    def _cd_steps(self, step: int) -> int:
+    def _cd_steps(self, info: StepInfo) -> int:
+        """T of CD-T: the schedule `cd_k` in equal stages of the epochs (the loop's own count)."""
         schedule = [int(self.cd_k)] if isinstance(self.cd_k, int | np.integer) else [int(t) for t in self.cd_k]
-        epoch = step // self._steps_per_epoch
-        return schedule[min(len(schedule) - 1, epoch * len(schedule) // max(1, int(self.epochs)))]
+        epochs = max(1, info.total_steps // max(1, info.steps_per_epoch))
+        return schedule[min(len(schedule) - 1, info.epoch * len(schedule) // epochs)]
 
     def _training_step(self, batch: tuple[torch.Tensor, ...], info: StepInfo) -> dict[str, Any]:
-        """One CD-T update without autograd: the gradient is <v h>_data - <v h>_model over the rated items."""
-        net, step = self.module_, info.step
-        levels = batch[0]
+        """One CD-T update without autograd: the network sets the gradients, the ranks average them, SGD steps."""
+        net, levels = self.module_, batch[0]
+        steps = self._cd_steps(info)
         with torch.no_grad():
-            v0 = net.one_hot(levels)
-            mask = (levels > 0).to(v0.dtype).unsqueeze(-1)  # only rated items are visible units
-            rated = (levels != 0).to(v0.dtype) if net.D is not None else None
-            ph0 = torch.sigmoid(net.hidden_input(v0, rated))
-            h = torch.bernoulli(ph0)
-            for t in range(self._cd_steps(step)):
-                pv = torch.softmax(net.visible_logits(h), -1) * mask
-                last = t == self._cd_steps(step) - 1
-                if last:  # the final reconstruction keeps probabilities: less noise in the gradient
-                    vt = pv
-                else:
-                    u = torch.rand((*pv.shape[:-1], 1), device=pv.device)
-                    choice = (pv.cumsum(-1) < u).sum(-1).clamp(max=net.k - 1)
-                    vt = F.one_hot(choice, net.k).to(pv.dtype) * mask
-                pht = torch.sigmoid(net.hidden_input(vt, rated))
-                if not last:
-                    h = torch.bernoulli(pht)
-            n = len(levels)
-            dh = ph0 - pht
-            net.W.grad = -(v0.flatten(1).T @ ph0 - vt.flatten(1).T @ pht).view_as(net.W) / n
-            net.b.grad = -(v0 - vt).sum(0) / n
-            net.c.grad = -dh.mean(0)
-            if net.D is not None:
-                net.D.grad = -(rated.T @ dh) / n
-            grads = [p.grad for p in net.parameters() if p.grad is not None]
-            self._average_ranks(grads)
+            out = net.cd_gradients(levels, steps)
+            self._average_ranks([p.grad for p in net.parameters() if p.grad is not None])
             self.optimizer_.step()
+            v0, vt, mask = out["v0"], out["vt"], out["mask"]
             values = torch.as_tensor(self._levels(), dtype=v0.dtype, device=v0.device)
             n_rated = mask.sum().clamp(min=1)
             err = (((v0 - vt) * values).sum(-1) ** 2).sum() / n_rated  # squared rating error of the reconstruction
-        return {"recon_mse": err, "cd_k": float(self._cd_steps(step))}
-
-    def _sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError("RatingsRBM does not sample users; use predict or recommend")
-
-    def sample(self, n: int, y=None, *, seed: int | None = None) -> np.ndarray:
-        """Not offered: a rating RBM models ratings given which items a user rated, not whole users."""
-        raise NotImplementedError("RatingsRBM does not sample users; use predict(user, item) or recommend(user)")
+        return {"recon_mse": err, "cd_k": float(steps)}
 
     # --- prediction ----------------------------------------------------------------------------------------
     def _hidden_means(self, rows: np.ndarray) -> torch.Tensor:
@@ -333,9 +260,7 @@ class RatingsRBM(TrainedModel):
         out = []
         with torch.no_grad():
             for s in range(0, len(rows), 256):
-                levels = torch.as_tensor(matrix[rows[s: s + 256]], device=self.device_)
-                rated = (levels != 0).to(net.W.dtype) if net.D is not None else None
-                out.append(torch.sigmoid(net.hidden_input(net.one_hot(levels), rated)))
+                out.append(net.hidden_means(torch.as_tensor(matrix[rows[s: s + 256]], device=self.device_)))
         return torch.cat(out) if out else torch.zeros(0, net.n_hidden, device=self.device_)
 
     def _rbm_predict(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -369,8 +294,8 @@ class RatingsRBM(TrainedModel):
             users = np.repeat(users, len(items))
         if len(users) != len(items):
             raise DataError(f"predict: {len(users)} users and {len(items)} items; give one user or equal lengths")
-        u = self._user_index(users)
-        i = self._item_index(items)
+        u = self.user_index(users)
+        i = self.item_index(items)
         pred = np.full(len(u), self.global_mean_)
         both = (u >= 0) & (i >= 0)
         if both.any():
@@ -388,7 +313,7 @@ class RatingsRBM(TrainedModel):
     def predict_all(self, users) -> np.ndarray:
         """Expected ratings of every item (columns in the order of `items_`) for known `users`, (n_users, items)."""
         check_is_fitted(self, "module_")
-        rows = self._user_index(users)
+        rows = self.user_index(users)
         if (rows < 0).any():
             raise DataError(f"predict_all: unknown user(s) {list(np.atleast_1d(users)[rows < 0][:5])}")
         net = self.module_
@@ -417,7 +342,7 @@ class RatingsRBM(TrainedModel):
         check_is_fitted(self, "module_")
         if not isinstance(n, int | np.integer) or n < 1:
             raise DataError(f"n must be a positive integer, got {n!r}")
-        row = int(self._user_index([user])[0])
+        row = int(self.user_index([user])[0])
         if row < 0:
             scores = self.item_mean_.copy()
         else:
@@ -430,26 +355,23 @@ class RatingsRBM(TrainedModel):
 
     def score(self, X, y=None) -> float:
         """Minus the RMSE of the predicted ratings on a ratings table (higher is better, as scikit-learn expects)."""
-        ratings = self._check(X, "ratings")
+        ratings = self.validate_ratings(X, "ratings")
         pred = self.predict(ratings["user"].to_numpy(), ratings["item"].to_numpy())
         return -float(np.sqrt(np.mean((pred - ratings["rating"].to_numpy()) ** 2)))
 
     # --- persistence: id maps in the config, the training ratings as tensors ------------------------------
     def _fitted_info(self) -> dict[str, Any]:
-        return {**super()._fitted_info(), "users": _json_ids(self.users_), "items": _json_ids(self.items_)}
+        return {**super()._fitted_info(), "users": json_ids(self.users_), "items": json_ids(self.items_)}
 
     def _extra_state(self) -> dict[str, torch.Tensor]:
         u, i = np.nonzero(self.train_matrix_)
+        state = {"train_users": torch.from_numpy(u.astype(np.int64)),
+                 "train_items": torch.from_numpy(i.astype(np.int64)),
+                 "train_levels": torch.from_numpy(self.train_matrix_[u, i].astype(np.int64))}
         average = getattr(self, "_average", None)  # mid-training only: a resumed run continues the same mean
         if average is not None:
-            return {**{f"average.{k}": v for k, v in average.items()},
-                    "average_count": torch.tensor(self._n_averaged), **self._ratings_state(u, i)}
-        return self._ratings_state(u, i)
-
-    def _ratings_state(self, u: np.ndarray, i: np.ndarray) -> dict[str, torch.Tensor]:
-        return {"train_users": torch.from_numpy(u.astype(np.int64)),
-                "train_items": torch.from_numpy(i.astype(np.int64)),
-                "train_levels": torch.from_numpy(self.train_matrix_[u, i].astype(np.int64))}
+            state.update({f"average.{k}": v for k, v in average.items()}, average_count=torch.tensor(self._n_averaged))
+        return state
 
     def _load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
         average = {k[8:]: v for k, v in tensors.items() if k.startswith("average.")}
@@ -474,22 +396,4 @@ class RatingsRBM(TrainedModel):
         return model
 
 
-def _sort_key(value) -> tuple:
-    """Ids sort numerically when they are numbers, else as text."""
-    return (0, float(value), "") if isinstance(value, int | float | np.integer | np.floating) else (1, 0.0, str(value))
-
-
-def _positions(known: np.ndarray, ids) -> np.ndarray:
-    """Row/column of each id in `known`, -1 for an unknown id. Numeric ids match numerically (so "196" from
-    the command line finds user 196); text ids match as text."""
-    ids = pd.Series(np.atleast_1d(np.asarray(ids, dtype=object)))
-    if known.dtype.kind in "iuf":
-        return pd.Index(known.astype(np.float64)).get_indexer(pd.to_numeric(ids, errors="coerce").to_numpy(float))
-    return pd.Index(known.astype(str)).get_indexer(ids.astype(str).to_numpy())
-
-
-def _json_ids(ids: np.ndarray) -> list:
-    return [v.item() if hasattr(v, "item") else v for v in ids]
-
-
-__all__ = ["RatingsRBM", "RatingsRBMNet"]
+__all__ = ["RatingsRBM"]

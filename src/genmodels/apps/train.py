@@ -1,0 +1,124 @@
+"""`genmodels train` as a Python function: hyperparameters from a config file, key=value pairs and explicit
+options (on resume, the saved ones first), the data, the fit into a run folder, and the folder's pictures and
+report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..data import load_dataset
+from ..errors import DataError
+from ..io import read_json
+from ..models import FAMILIES, ArrayModel, TrainedModel
+from ..models.base import CONFIG, coerce_params
+from ..models.params import check_params
+from ..train import holds_run
+from .runreport import write_loss_curve, write_run_report, write_samples_grid
+
+# what an earlier run (or `evaluate` on it) left that describes the old model; replaced runs drop them
+_RUN_OUTPUTS = ("metrics.json", "reconstructions.png", "filters.png", "loss_curve.png", "samples.png",
+                "report.html")
+
+
+def array_families() -> list[str]:
+    """The registered families that train on data arrays (`--data`): not the table or ratings models, which
+    have their own commands (synth, recommend)."""
+    return sorted(name for name, cls in FAMILIES.items()
+                  if issubclass(cls, ArrayModel) and not {"table", "recommend"} & cls.capabilities)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON file holding a mapping of hyperparameters."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid YAML/JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise DataError(f"{path}: expected a mapping of hyperparameters, got {type(loaded).__name__}")
+    return loaded
+
+
+def build_model(family: str, out: Path, *, params: dict[str, Any] | None = None, config: str | Path | None = None,
+                resume: bool = False, quiet: bool = False, **explicit: Any) -> TrainedModel:
+    """The model `train_run` fits, its hyperparameters checked (one-line DataError) before any data is read.
+    Precedence, lowest first: the saved run's (on resume), the config file, quiet (verbose=0), `params`,
+    the explicit options that are not None."""
+    if family not in array_families():
+        raise DataError(f"train: unknown array family {family!r}; choose one of {', '.join(array_families())} "
+                        "(tables: synth; ratings: recommend train)")
+    cls = FAMILIES[family]
+    merged: dict[str, Any] = {}
+    if resume:
+        if not (out / CONFIG).is_file():
+            raise DataError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run")
+        saved = read_json(out / CONFIG)
+        if not isinstance(saved, dict) or saved.get("family") != family:
+            got = saved.get("family") if isinstance(saved, dict) else None
+            raise DataError(f"{out} holds a {got!r} run, not {family!r}")
+        merged.update(saved.get("params") or {})
+    if config is not None:
+        merged.update(read_config_file(config))
+    if quiet:
+        merged["verbose"] = 0
+    merged.update(params or {})
+    known = cls().get_params(deep=False)
+    for key, value in explicit.items():
+        if value is None:
+            continue
+        if key not in known:  # e.g. --lr for the GAN, whose learning rates are lr_g and lr_d
+            related = [k for k in sorted(known) if key in k] or sorted(known)
+            raise DataError(f"--{key.replace('_', '-')}: {cls.__name__} has no {key!r} hyperparameter; "
+                            f"use -p with one of {', '.join(related)}")
+        merged[key] = value
+    model = cls(**coerce_params(cls, merged, "hyperparameters"))
+    check_params(model)
+    return model
+
+
+def train_run(family: str, data: str = "digits", out: str | Path | None = None, *,
+              params: dict[str, Any] | None = None, config: str | Path | None = None, epochs: int | None = None,
+              seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
+              device: str | None = None, binarize: str | None = None, label: str | None = None,
+              checkpoint_every: int | None = None, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> TrainedModel:
+    """Train `family` (an array family, see `array_families`) on the data spec `data` into the run folder
+    `out` (default runs/<family>): config, weights, checkpoints, metrics.jsonl, loss curve, sample grid and
+    report.html. A folder that already holds a run is refused (nothing written) unless `resume` (continue
+    it, with its saved hyperparameters under the ones given here) or `overwrite` (replace it). `lr` is for
+    families with one learning rate (the GAN's are lr_g and lr_d: give those in `params`); an option the
+    family lacks is refused. Returns the fitted model."""
+    out = Path(out) if out is not None else Path("runs") / family
+    if resume and overwrite:
+        raise DataError("--resume and --overwrite contradict each other; choose one")
+    if not resume and not overwrite and holds_run(out):  # refused before anything is read or written
+        raise DataError(f"{out} already holds a run; resume it (--resume, resume=True) or replace it "
+                        "(--overwrite, overwrite=True)")
+    model = build_model(family, out, params=params, config=config, resume=resume, quiet=quiet, epochs=epochs,
+                        seed=seed, batch_size=batch_size, lr=lr, device=device,
+                        checkpoint_every=checkpoint_every)
+    dataset = load_dataset(data, "train", label=label, binarize=binarize, seed=int(model.seed))
+    started = time.time()
+    model.fit(dataset, run_dir=out, resume=resume, overwrite=overwrite)
+    if overwrite:
+        _drop_stale_outputs(out, started)
+    model.save(out)
+    write_loss_curve(out)
+    write_samples_grid(out, model)
+    last = {k: v for k, v in model.history_[-1].items() if k != "kind"} if model.history_ else {}
+    write_run_report(out, model, {"train_seconds": round(model.train_seconds_, 2), **last})
+    return model
+
+
+def _drop_stale_outputs(out: Path, started: float) -> None:
+    """After an overwriting fit: the replaced run's pictures and metrics that this run did not rewrite (epoch
+    grids past this run's last epoch, evaluate's outputs), so the report shows only the new model."""
+    stale = [out / name for name in _RUN_OUTPUTS] + sorted((out / "samples").glob("epoch_*.png"))
+    for path in stale:
+        if path.is_file() and path.stat().st_mtime < started:
+            path.unlink()
