@@ -28,7 +28,7 @@ from ..errors import DataError, TrainingDiverged
 from ..io import write_json, write_text
 from ..report.plots import save_image_grid
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
-from .distributed import init_distributed, resolve_device
+from .distributed import init_distributed, launched_by_torchrun, resolve_device
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -97,11 +97,16 @@ class Trainer:
             raise DataError("resume=True needs the run folder (run_dir) to resume from")
         if resume and overwrite:
             raise DataError("resume=True and overwrite=True contradict each other; choose one")
-        if not resume and not overwrite and self.run_dir is not None and holds_run(self.run_dir):
+        self.overwrite = overwrite
+        if not launched_by_torchrun():  # under torchrun every rank checks in run(), before rank 0 writes
+            self._refuse_existing_run()
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    def _refuse_existing_run(self) -> None:
+        if not self.resume and not self.overwrite and self.run_dir is not None and holds_run(self.run_dir):
             raise DataError(f"{self.run_dir} already holds a run; resume it (--resume, resume=True) or replace it "
                             "(--overwrite, overwrite=True)")
 
-    # --- helpers -------------------------------------------------------------------------------------------
     def _say(self, msg: str) -> None:
         if self.model.verbose and self.rank == 0:
             print(f"genmodels: {msg}", file=sys.stderr, flush=True)
@@ -126,6 +131,15 @@ class Trainer:
         self._started = time.perf_counter()  # the time budget counts from here
         device = resolve_device(model.device)
         self.rank, self.world = init_distributed(device)
+        if self.world > 1:  # all ranks look before any writes, so they agree
+            refused = None
+            try:
+                self._refuse_existing_run()
+            except DataError as e:
+                refused = e
+            torch.distributed.barrier()
+            if refused is not None:
+                raise refused
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # training never disturbs the caller's global RNG
             if self.continue_training and hasattr(model, "module_"):  # partial_fit: keep weights and optimizers
