@@ -135,7 +135,7 @@ def dependent_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
 def test_span_activation_and_cross_entropy_match_per_span_softmax(scale):
     import torch.nn.functional as F
 
-    from genmodels.models.tabular import Spans
+    from genmodels.nn.tabular import Spans
 
     info = [(0, 1, "tanh"), (1, 3, "softmax"), (4, 1, "tanh"), (5, 5, "softmax"), (10, 1, "softmax"), (11, 2, "softmax")]
     spans = Spans(info)
