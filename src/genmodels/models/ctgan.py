@@ -162,6 +162,7 @@ class GANObjective:
         return self._gan_step(int(self.batch_size), info.step)
 
     def _gan_release_data(self) -> None:
+        self._shard = None
         if getattr(self, "_sampler", None) is not None:
             self._sampler.forget_rows()
 

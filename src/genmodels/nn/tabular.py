@@ -3,7 +3,9 @@ its cross-entropy, CTGAN's residual generator and PacGAN discriminator, TVAE's e
 
 Where the speed comes from (the networks are the same size as ctgan's): all softmax/gumbel-softmax spans are
 activated together, their sums two thin matmuls; the VAE's span cross-entropy has its gradient written out;
-the generator looks its conditional vector up instead of multiplying it in.
+the generator looks its conditional vector up instead of multiplying it in; Adam is the fused kernel and the
+encoder fits its mixtures by a vectorised EM on a subsample (data/tabular.py). What is left is mostly the
+matmuls of the networks (benchmarks/tabular_adult.py --part floor).
 """
 
 from __future__ import annotations
