@@ -124,7 +124,7 @@ def make(name: str, epochs: int, epsilon: float | None = None, seed: int = 0):
     """A fresh model with the shared settings; returns (fit(df, discrete), sample(n)). "genmodels GAN small" /
     "genmodels VAE small": the SMALL networks; "genmodels VAE dp": the DP_VAE settings."""
     if name.startswith("genmodels"):
-        from genmodels.models.tabular import TabularSynthesizer
+        from genmodels import TabularSynthesizer
 
         family = name.split()[1].lower()
         params = {"batch_size": 500, **(SMALL[family] if name.endswith(" small") else {}),

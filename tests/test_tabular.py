@@ -135,7 +135,7 @@ def dependent_frame(n: int = 1500, seed: int = 0) -> pd.DataFrame:
 def test_span_activation_and_cross_entropy_match_per_span_softmax(scale):
     import torch.nn.functional as F
 
-    from genmodels.models.tabular import Spans
+    from genmodels.nn.tabular import Spans
 
     info = [(0, 1, "tanh"), (1, 3, "softmax"), (4, 1, "tanh"), (5, 5, "softmax"), (10, 1, "softmax"), (11, 2, "softmax")]
     spans = Spans(info)
@@ -223,8 +223,10 @@ def test_fit_bad_input():
         TabularSynthesizer(epochs=1, verbose=0).fit(pd.DataFrame({"a": [1.0, 2.0], "b": [None, None]}))
     with pytest.raises(DataError, match="multiple of pac"):
         TabularSynthesizer(epochs=1, batch_size=55, verbose=0).fit(mixed_frame(50))
-    with pytest.raises(DataError, match="'gan' or 'vae'"):
+    with pytest.raises(DataError, match="TabularSynthesizer: model must be one of 'gan', 'vae'; got 'rbm'"):
         TabularSynthesizer(model="rbm", verbose=0).fit(mixed_frame(50))
+    with pytest.raises(DataError, match=r"TabularSynthesizer\.fit expects a pandas DataFrame"):
+        TabularSynthesizer(epochs=1, verbose=0).fit(np.zeros((4, 2)))
 
 
 def test_saved_model_holds_no_training_rows_and_loads_back(gan_model, tmp_path):
@@ -337,6 +339,130 @@ def test_estimator_contract():
     assert c.get_params() == m.get_params() and c is not m
 
 
+
+# --- the three classes: contract, equality with the front, resume of the DP accounting, torchrun ----------------
+from genmodels.models import FAMILIES, TabularGAN, TabularVAE  # noqa: E402
+
+TABULAR = [TabularSynthesizer, TabularGAN, TabularVAE]
+
+
+@pytest.mark.parametrize("cls", TABULAR)
+def test_contract_of_every_tabular_class(cls):
+    from sklearn.base import clone
+
+    m = cls(epochs=7, embedding_dim=64)
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c is not m
+    assert FAMILIES[cls.family] is cls and FAMILIES["tabular"] is TabularSynthesizer
+    assert m.supports("sample") and m.supports("table")
+    assert not m.supports("transform") and not m.supports("partial_fit") and not hasattr(m, "partial_fit")
+    assert set(cls._parameter_constraints) == set(m.get_params())  # a constraint for every parameter
+
+
+@pytest.mark.parametrize("cls", TABULAR)
+def test_every_bad_hyperparameter_is_one_dataerror_line_before_training(cls, tmp_path):
+    df = mixed_frame(50)
+    for name, constraints in cls._parameter_constraints.items():
+        bad = constraints[0].bad_value()
+        model = cls(**{"epochs": 1, "verbose": 0, name: bad})
+        with pytest.raises(DataError) as e:
+            model.fit(df, run_dir=tmp_path / name)
+        msg = str(e.value)
+        assert msg.startswith(f"{cls.__name__}: {name} must be ") and "\n" not in msg, msg
+        assert not hasattr(model, "module_") and not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("which", ["gan", "vae"])
+def test_single_objective_classes_train_exactly_like_the_front_and_load_back(which, tmp_path):
+    import json
+
+    df = mixed_frame(300)
+    cls = TabularGAN if which == "gan" else TabularVAE
+    front = TabularSynthesizer(model=which, epochs=2, batch_size=100, verbose=0).fit(df)
+    single = cls(epochs=2, batch_size=100, verbose=0).fit(df)
+    a, b = front.module_.state_dict(), single.module_.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert front.history_ == [{**r, "seconds": front.history_[i]["seconds"]} for i, r in enumerate(single.history_)]
+    pd.testing.assert_frame_equal(front.sample(50, seed=1), single.sample(50, seed=1))
+    single.save(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["family"] == f"tabular_{which}"
+    loaded = load(tmp_path / "m")
+    assert type(loaded) is cls and loaded.get_params() == single.get_params()
+    pd.testing.assert_frame_equal(loaded.sample(50, conditions={"flag": True}, seed=1),
+                                  single.sample(50, conditions={"flag": True}, seed=1))
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook")
+@pytest.mark.parametrize("interruption", ["time_budget", "exception"])
+def test_dp_accounting_and_weights_survive_an_interrupted_and_resumed_fit(interruption, tmp_path):
+    df = dependent_frame(400)  # batch 100: 4 steps an epoch, 12 in all
+    kw = dict(model="vae", epochs=3, batch_size=100, epsilon=3.0, delta=1e-5, seed=0, verbose=0, checkpoint_every=3,
+              device="cpu")
+    whole = TabularSynthesizer(**kw).fit(df)
+    assert whole.privacy_spent_["steps"] == 12
+    run = tmp_path / "run"
+    first = TabularSynthesizer(**kw)
+    if interruption == "time_budget":  # stops after the first step, checkpointed there
+        first.fit(df, run_dir=run, time_budget=1e-9)
+        assert first.budget_exhausted_ and first.privacy_spent_["steps"] == 1
+    else:  # raises at step 8; the last checkpoint is the one at step 6 (checkpoint_every=3)
+        step = first._vae_training_step
+
+        def failing(batch, info):
+            if info.step == 7:
+                raise RuntimeError("interrupted")
+            return step(batch, info)
+
+        first._vae_training_step = failing
+        with pytest.raises(RuntimeError, match="interrupted"):
+            first.fit(df, run_dir=run)
+    resumed = TabularSynthesizer(**kw).fit(df, run_dir=run, resume=True)
+    assert resumed.privacy_spent_ == whole.privacy_spent_  # epsilon, delta, steps: exactly the same
+    a, b = whole.module_.state_dict(), resumed.module_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dp_under_torchrun_is_refused_before_training(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    model = TabularSynthesizer(model="vae", epochs=1, epsilon=1.0, verbose=0)
+    with pytest.raises(DataError, match="not supported under torchrun") as e:
+        model.fit(mixed_frame(50), run_dir=tmp_path / "run")
+    assert "\n" not in str(e.value) and not (tmp_path / "run").exists() and not hasattr(model, "module_")
+
+
+def test_torchrun_two_processes_share_the_table_and_end_with_identical_weights(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from genmodels.io import load_tensors
+
+    script = Path(__file__).parent / "scripts" / "ddp_tabular.py"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"})
+    failure = result.stderr[result.stderr.find("Traceback"):][:3000]  # the rank's error, not torchrun's summary
+    assert result.returncode == 0, failure
+    for which in ("gan", "vae"):
+        r0, r1 = (load_tensors(tmp_path / f"{which}_rank{r}.safetensors") for r in (0, 1))
+        assert r0.keys() == r1.keys() and all(torch.equal(r0[k], r1[k]) for k in r0), which
+        assert json.loads((tmp_path / which / "state.json").read_text())["step"] == 2 * 4  # 200 rows a rank, batch 50
+    rec = [json.loads((tmp_path / f"rows_rank{r}.json").read_text()) for r in (0, 1)]
+    # the GAN's training-by-sampling draws from rows rank::2 only, and did draw from them
+    assert rec[0]["gan_can_draw"] == list(range(0, 400, 2)) and rec[1]["gan_can_draw"] == list(range(1, 400, 2))
+    for r in rec:
+        assert set(r["gan_drew"]) <= set(r["gan_can_draw"]) and len(r["gan_drew"]) > 100
+    # the VAE's batches: each epoch, half the table a rank, the halves disjoint
+    for epoch in ("0", "1"):
+        a, b = set(rec[0]["vae_seen"][epoch]), set(rec[1]["vae_seen"][epoch])
+        assert len(a) == len(b) == 200 and not a & b and a | b == set(range(400))
+    assert rec[0]["vae_seen"]["0"] != rec[0]["vae_seen"]["1"]  # a fresh split each epoch
+    assert all("not supported under torchrun" in r["dp_error"] for r in rec)
+
 # --- command line --------------------------------------------------------------------------------------------
 def test_cli_synth_writes_csv_report_and_model(tmp_path, capsys):
     from genmodels.cli import main
@@ -370,3 +496,68 @@ def test_cli_synth_rejects_a_file_that_is_not_a_csv(tmp_path, capsys, content, m
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert main(["synth", str(tmp_path / "missing.csv"), "--rows", "5", "-o", str(tmp_path / "s.csv")]) == 2
+
+
+def test_cli_synth_config_params_resume_and_overwrite(tmp_path, capsys):
+    import json
+
+    from genmodels.cli import main
+
+    src = tmp_path / "table.csv"
+    dependent_frame(400).to_csv(src, index=False)
+    (tmp_path / "hp.yaml").write_text("embedding_dim: 32\ncompress_dims: [32]\nlr_vae: 0.01\n")
+    out, run = tmp_path / "out" / "synth.csv", tmp_path / "model"
+    base = ["synth", str(src), "--rows", "60", "-o", str(out), "--batch-size", "100", "--save-model", str(run), "-q"]
+    # a config file, then -p on top of it (same parsing as train's), then the named options
+    rc = main([*base, "--model", "vae", "--epochs", "2", "-c", str(tmp_path / "hp.yaml"), "-p", "lr_vae=0.002",
+               "-p", "decompress_dims=[16, 16]"])
+    assert rc == 0, capsys.readouterr().err
+    params = json.loads((run / "config.json").read_text())["params"]
+    assert (params["model"], params["embedding_dim"], params["compress_dims"], params["lr_vae"]) == ("vae", 32, [32], 0.002)
+    assert params["decompress_dims"] == [16, 16] and params["epochs"] == 2
+    assert json.loads((run / "state.json").read_text())["step"] == 2 * 4
+    capsys.readouterr()
+    # the folder holds a run: refused (one line, nothing touched) unless --resume or --overwrite
+    before = (run / "model.safetensors").read_bytes()
+    assert main([*base, "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and len(err.strip().splitlines()) == 1
+    assert (run / "model.safetensors").read_bytes() == before
+    # --resume takes the run's own settings (a VAE, its sizes) and continues it to 3 epochs
+    assert main([*base, "--epochs", "3", "--resume"]) == 0
+    params = json.loads((run / "config.json").read_text())["params"]
+    assert params["model"] == "vae" and params["embedding_dim"] == 32 and params["epochs"] == 3
+    assert json.loads((run / "state.json").read_text())["step"] == 3 * 4
+    assert len(pd.read_csv(out)) == 60
+    assert main([*base, "--model", "gan", "--epochs", "1", "--overwrite"]) == 0
+    assert json.loads((run / "config.json").read_text())["params"]["model"] == "gan"
+    assert json.loads((run / "state.json").read_text())["step"] == 4
+    capsys.readouterr()
+    # bad settings: one line, exit 2, and the run that --overwrite would replace is left as it was
+    before = (run / "model.safetensors").read_bytes()
+    for bad, message in ((["-p", "nope=1"], "unknown TabularSynthesizer hyperparameter(s) ['nope']"),
+                         (["-p", "pac=0"], "TabularSynthesizer: pac must be an integer >= 1; got 0"),
+                         (["-p", "epsilon=-1"], "TabularSynthesizer: epsilon must be a number > 0 or None; got -1"),
+                         (["--resume"], "contradict"),
+                         (["--target", "w"], "target 'w' is not a column")):
+        assert main([*base, "--overwrite", *bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert (run / "model.safetensors").read_bytes() == before
+    assert main(["synth", str(src), "--rows", "5", "-o", str(out), "--resume", "-q"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_synth_run_on_a_frame_returns_the_report(tmp_path):
+    from genmodels.apps.synthesize import synth_run
+
+    df = dependent_frame(300)
+    out = tmp_path / "s.csv"
+    report = synth_run(df, 40, out, model="vae", epochs=1, batch_size=100, discrete=["x", "y"], target="y", quiet=True)
+    synth = pd.read_csv(out)
+    assert len(synth) == 40 and list(synth.columns) == ["x", "y", "z"]
+    assert report["model"]["model"] == "vae" and report["model"]["rows"] == 40 and report["model"]["source"] == "DataFrame"
+    assert report["model"]["output"] == str(out) and report["model"]["saved_model"] is None
+    assert report["n_synthetic"] == 40 and "ml_efficacy" in report and (tmp_path / "report.html").is_file()
+    with pytest.raises(DataError, match="rows must be a positive integer"):
+        synth_run(df, 0, out)

@@ -347,55 +347,41 @@ def augment(data: str, models: str, budgets: str, ratios: str, epochs: int | Non
 @click.argument("file", type=PathArg)
 @click.option("--rows", "-n", type=int, required=True, help="number of synthetic rows to write")
 @click.option("--output", "-o", type=PathArg, required=True, help="synthetic CSV to write (report next to it)")
-@click.option("--model", "-m", "family", type=click.Choice(["gan", "vae"]), default="gan", show_default=True,
-              help="CTGAN-style GAN or TVAE-style VAE")
-@click.option("--epochs", type=int, default=300, show_default=True, help="training epochs")
+@click.option("--model", "-m", "family", type=click.Choice(["gan", "vae"]),
+              help="CTGAN-style GAN or TVAE-style VAE  [default: gan, or the resumed run's]")
+@click.option("--epochs", type=int, help="training epochs  [default: 300]")
 @click.option("--epsilon", type=float, help="differential privacy budget (DP-SGD + noisy encoder statistics)")
 @click.option("--delta", type=float, help="DP delta (default 1/(10 n))")
 @click.option("--target", help="label column: the report adds ML efficacy for it")
 @click.option("--discrete", help="comma-separated discrete columns (default: detected)")
-@click.option("--batch-size", type=int, default=500, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--save-model", type=PathArg, help="also save the fitted model to this folder")
+@click.option("--batch-size", type=int, help="batch size  [default: 500]")
+@click.option("--seed", type=int, help="random seed  [default: 0]")
+@click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
+@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable)")
+@click.option("--save-model", type=PathArg, help="train in this folder (checkpoints) and save the model there")
+@click.option("--resume", is_flag=True, help="continue the interrupted run in --save-model")
+@click.option("--overwrite", is_flag=True, help="replace a run already in --save-model")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
-def synth(file: Path, rows: int, output: Path, family: str, epochs: int, epsilon: float | None, delta: float | None,
-          target: str | None, discrete: str | None, batch_size: int, seed: int, save_model: Path | None,
+def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int | None, epsilon: float | None,
+          delta: float | None, target: str | None, discrete: str | None, batch_size: int | None, seed: int | None,
+          config: Path | None, param: tuple[str, ...], save_model: Path | None, resume: bool, overwrite: bool,
           quiet: bool) -> None:
     """Synthetic version of a CSV table (TabularSynthesizer), with a fidelity/privacy report (report.json,
     report.html) written next to the output CSV."""
-    import time
+    from .apps.synthesize import synth_run
 
-    from .apps.synthesize import write_synth_report
-    from .data.tabular import read_csv_table
-    from .io import write_text
-    from .models.tabular import TabularSynthesizer
-
-    if rows < 1:
-        raise DataError(f"--rows must be a positive integer, got {rows}")
-    real = read_csv_table(file)
-    if target is not None and target not in real.columns:
-        raise DataError(f"--target {target!r} is not a column of {file} ({', '.join(map(str, real.columns[:10]))})")
     columns = [c.strip() for c in discrete.split(",") if c.strip()] if discrete else None
-    model = TabularSynthesizer(model=family, epochs=epochs, batch_size=batch_size, epsilon=epsilon, delta=delta,
-                               seed=seed, verbose=0 if quiet else 1)
-    started = time.perf_counter()
-    model.fit(real, columns)
-    fit_seconds = time.perf_counter() - started
-    fake = model.sample(rows)
-    write_text(output, fake.to_csv(index=False))
-    if save_model is not None:
-        model.save(save_model)
-    info = {"model": family, "epochs": epochs, "batch_size": batch_size, "seed": seed, "rows": rows,
-            "fit_seconds": round(fit_seconds, 2), "device": str(model.device_), "source": str(file),
-            "privacy_spent": getattr(model, "privacy_spent_", None)}
-    report = write_synth_report(real, fake, output.parent, model.discrete_columns_, target, info)
+    report = synth_run(file, rows, output, model=family, params=_parse_params(list(param)),
+                       config=_read_config_file(config) if config is not None else None, epochs=epochs,
+                       batch_size=batch_size, epsilon=epsilon, delta=delta, target=target, discrete=columns,
+                       seed=seed, resume=resume, overwrite=overwrite, save_model=save_model, quiet=quiet)
     click.echo(f"wrote {rows} synthetic rows to {output}; report {output.parent / 'report.html'} "
                f"(and report.json)" + (f"; model {save_model}" if save_model is not None else ""))
-    if epsilon is not None:
-        spent = model.privacy_spent_
+    spent = report["model"].get("privacy_spent")
+    if spent:
         click.echo(f"privacy spent: epsilon {spent['epsilon']:.3f} (encoder {spent['encoder_epsilon']:.3f}, "
                    f"DP-SGD {spent['sgd_epsilon']:.3f}), delta {spent['delta']:.2g}")
-    fidelity = report.get("fidelity", {}) if isinstance(report, dict) else {}
+    fidelity = report.get("fidelity", {})
     if not quiet and "column_fidelity" in fidelity:
         click.echo(f"column fidelity {fidelity['column_fidelity']:.3f} (1 = same distributions as the real table)")
 

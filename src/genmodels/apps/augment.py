@@ -16,7 +16,7 @@ import numpy as np
 from ..data import Dataset
 from ..errors import DataError
 from ..io import write_json
-from ..report.plots import _save_figure
+from ..report.plots import save_figure
 
 CLASSIFIERS = ("logreg", "mlp", "knn")
 
@@ -263,7 +263,7 @@ def write_augmentation_plot(rows: Sequence[dict[str, Any]], path: str | Path, ti
     ax.set_title(title or f"augmentation ({rows[0]['classifier']} classifier)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=max(1, math.ceil(len(groups) / 6)))
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def augment_run(

@@ -13,7 +13,7 @@ import numpy as np
 from ..data import Dataset
 from ..errors import DataError
 from ..io import write_json
-from ..report.plots import _save_figure
+from ..report.plots import save_figure
 
 KNN_K = 5
 
@@ -138,7 +138,7 @@ def save_feature_map(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(markerscale=2, fontsize=7, loc="best", ncol=2 if len(classes) > 10 else 1)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def represent_run(

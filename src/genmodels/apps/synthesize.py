@@ -1,9 +1,13 @@
-"""The synthesis report: how faithful and how private a synthetic table is, as report.json + report.html."""
+"""Synthetic tables end to end: `synth_run` (read a CSV, fit a tabular synthesizer, sample, write the CSV, report;
+what `genmodels synth` runs) and the synthesis report: how faithful and how private a synthetic table is, as
+report.json + report.html."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..io import write_json
+from ..io import read_json, write_json, write_text
 from ..metrics.privacy import privacy_report
-from ..metrics.tabular import _as_float, _check_frames, discrete_columns_of, fidelity_report, ml_efficacy
+from ..metrics.tabular import as_float, check_frames, discrete_columns_of, fidelity_report, ml_efficacy
 from ..report import image_tag, table, write_report
-from ..report.plots import _save_figure
+from ..report.plots import save_figure
 
 HOLDOUT_FRACTION = 0.2
 SEED = 0
@@ -36,7 +40,7 @@ def _slug(name: str, i: int) -> str:
 
 
 def _plot_continuous(path: Path, column: str, real: pd.Series, synth: pd.Series, score: float) -> Path:
-    r, s = _as_float(real, column), _as_float(synth, column)
+    r, s = as_float(real, column), as_float(synth, column)
     rf, sf = r[~np.isnan(r)], s[~np.isnan(s)]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -52,7 +56,7 @@ def _plot_continuous(path: Path, column: str, real: pd.Series, synth: pd.Series,
     ax.set_ylabel("fraction of rows")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _plot_categorical(path: Path, column: str, real: pd.Series, synth: pd.Series, score: float) -> Path:
@@ -79,7 +83,7 @@ def _plot_categorical(path: Path, column: str, real: pd.Series, synth: pd.Series
     ax.set_ylabel("fraction of rows")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _plot_pairs(path: Path, report: dict[str, Any], columns: list[str]) -> Path:
@@ -98,7 +102,7 @@ def _plot_pairs(path: Path, report: dict[str, Any], columns: list[str]) -> Path:
     ax.set_yticklabels([str(c)[:16] for c in columns], fontsize=7)
     ax.set_title(f"pair similarity (mean {report['pair_similarity']:.3f})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _split(real: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -127,9 +131,9 @@ def write_synth_report(real: pd.DataFrame, synth: pd.DataFrame, out_dir: Path, d
     the generator has seen those rows, which flatters the synthetic score slightly) and the DCR baseline
     is the leave-one-out distance within `real`.
     """
-    _check_frames(real, synth)
+    check_frames(real, synth)
     if holdout is not None:
-        _check_frames(real, holdout, ("real", "hold-out"))
+        check_frames(real, holdout, ("real", "hold-out"))
     if target is not None and target not in real.columns:
         raise DataError(f"target column {target!r} not in the data (columns: {list(real.columns)})")
     out_dir = Path(out_dir)
@@ -223,3 +227,73 @@ def _sections(result: dict[str, Any], tags: list[str], pairs_png: Path | None) -
                      + table([{"measure": k, "value": v} for k, v in priv["exact_copies"].items()], "copies")
                      + table([_fmt_metrics(priv["membership_inference"])], "mia")))
     return sections
+
+
+def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output: str | os.PathLike, *,
+              model: str | None = None, params: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
+              epochs: int | None = None, batch_size: int | None = None, epsilon: float | None = None,
+              delta: float | None = None, target: str | None = None, discrete: Sequence[str] | None = None,
+              seed: int | None = None, resume: bool = False, overwrite: bool = False,
+              save_model: str | os.PathLike | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Fit a TabularSynthesizer on a table (a CSV file or a DataFrame), write `rows` synthetic rows to the CSV
+    `output` (atomically) and the report (report.json, report.html, columns/*.png) next to it; returns what
+    report.json holds (its "model" section: the settings, the fit time, the privacy spent, the files written).
+
+    Hyperparameters, later ones winning: a resumed run's own, `config` (e.g. a YAML file's mapping), `params`,
+    then the named arguments (`model`: "gan" (CTGAN) or "vae" (TVAE), default "gan"; `epochs`, `batch_size`,
+    `epsilon`, `delta`, `seed`). `discrete`: the discrete columns (default: detected); `target`: a label column
+    for the report's ML efficacy. With `save_model`, the model trains in that folder as its run folder
+    (checkpoints, metrics) and is saved there, so `resume=True` continues an interrupted run; a folder that
+    already holds a run is refused unless `resume` or `overwrite`."""
+    from ..models import TabularSynthesizer
+    from ..models.base import CONFIG, coerce_params
+    from ..train.trainer import holds_run
+
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+        raise DataError(f"rows must be a positive integer, got {rows!r}")
+    output = Path(output)
+    run_dir = Path(save_model) if save_model is not None else None
+    settings: dict[str, Any] = {}
+    if resume and overwrite:
+        raise DataError("resume and overwrite contradict each other; choose one")
+    if resume:
+        if run_dir is None or not (run_dir / CONFIG).is_file():
+            raise DataError(f"{run_dir}: nothing to resume (no {CONFIG}); resuming needs the --save-model folder "
+                            "of an interrupted run")
+        saved = read_json(run_dir / CONFIG)
+        if saved.get("family") != TabularSynthesizer.family:
+            raise DataError(f"{run_dir} holds a {saved.get('family')!r} run, not a synth run")
+        settings.update(saved.get("params", {}))
+    elif run_dir is not None and not overwrite and holds_run(run_dir):
+        raise DataError(f"{run_dir} already holds a run; resume it (--resume) or replace it (--overwrite)")
+    settings.update(config or {})
+    settings.update(params or {})
+    named = {"model": model, "epochs": epochs, "batch_size": batch_size, "epsilon": epsilon, "delta": delta,
+             "seed": seed}
+    settings.update({k: v for k, v in named.items() if v is not None})
+    if quiet:
+        settings["verbose"] = 0
+    synthesizer = TabularSynthesizer(**coerce_params(TabularSynthesizer, settings, "hyperparameters"))
+    synthesizer._validate_params()  # a bad value fails before the table is read
+
+    if isinstance(file_or_frame, pd.DataFrame):
+        real, source = file_or_frame, "DataFrame"
+    else:
+        from ..data.tabular import read_csv_table
+
+        real, source = read_csv_table(file_or_frame), str(file_or_frame)
+    if target is not None and target not in real.columns:
+        raise DataError(f"target {target!r} is not a column of {source} ({', '.join(map(str, real.columns[:10]))})")
+    started = time.perf_counter()
+    synthesizer.fit(real, list(discrete) if discrete else None, run_dir=run_dir, resume=resume, overwrite=overwrite)
+    fit_seconds = time.perf_counter() - started
+    fake = synthesizer.sample(rows)
+    write_text(output, fake.to_csv(index=False))
+    if run_dir is not None:
+        synthesizer.save(run_dir)
+    info = {"model": synthesizer.model, "epochs": synthesizer.epochs, "batch_size": synthesizer.batch_size,
+            "seed": synthesizer.seed, "rows": rows, "fit_seconds": round(fit_seconds, 2),
+            "device": str(synthesizer.device_), "source": source, "output": str(output),
+            "saved_model": None if run_dir is None else str(run_dir), "resumed": bool(resume),
+            "privacy_spent": getattr(synthesizer, "privacy_spent_", None)}
+    return write_synth_report(real, fake, output.parent, synthesizer.discrete_columns_, target, info)

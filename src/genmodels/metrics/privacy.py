@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .tabular import _as_float, _check_frames, discrete_columns_of
+from .tabular import as_float, check_frames, discrete_columns_of
 
 __all__ = ["DistanceEncoder", "dcr", "exact_copy_rate", "membership_inference_auc", "privacy_report"]
 
@@ -48,7 +48,7 @@ class DistanceEncoder:
                 # missing values become the string "<NA>" so that they are one category of their own
                 self.categories_[c] = pd.Index(pd.unique(self._keys(frame[c])))
             else:
-                x = _as_float(frame[c], c)
+                x = as_float(frame[c], c)
                 finite = x[~np.isnan(x)]
                 mean = float(finite.mean()) if len(finite) else 0.0
                 std = float(finite.std()) if len(finite) > 1 else 0.0
@@ -72,7 +72,7 @@ class DistanceEncoder:
                 parts.append(onehot)
             else:
                 mean, std, has_nan = self.stats_[c]
-                x = _as_float(frame[c], c)
+                x = as_float(frame[c], c)
                 missing = np.isnan(x)
                 parts.append(np.where(missing, 0.0, (x - mean) / std)[:, None])
                 if has_nan or missing.any():
@@ -112,9 +112,9 @@ def _ratio(a: float, b: float) -> float:
 
 def _prepare(train: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame | None,
              discrete_columns: Sequence[str] | None) -> DistanceEncoder:
-    _check_frames(train, synth, ("training", "synthetic"))
+    check_frames(train, synth, ("training", "synthetic"))
     if holdout is not None:
-        _check_frames(train, holdout, ("training", "hold-out"))
+        check_frames(train, holdout, ("training", "hold-out"))
     return DistanceEncoder(discrete_columns).fit(train)
 
 

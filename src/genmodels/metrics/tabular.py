@@ -21,10 +21,12 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["column_fidelity", "discrete_columns_of", "fidelity_report", "ml_efficacy", "pair_similarity"]
+__all__ = ["as_float", "check_frames", "column_fidelity", "discrete_columns_of", "fidelity_report", "ml_efficacy", "pair_similarity"]
 
 
-def _check_frames(real: pd.DataFrame, synth: pd.DataFrame, names: tuple[str, str] = ("real", "synthetic")) -> None:
+def check_frames(real: pd.DataFrame, synth: pd.DataFrame, names: tuple[str, str] = ("real", "synthetic")) -> None:
+    """DataError unless both are non-empty DataFrames with the same columns in the same order (`names` name
+    them in the message)."""
     for frame, name in zip((real, synth), names, strict=True):
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"{name} data must be a pandas DataFrame, got {type(frame).__name__}")
@@ -53,7 +55,7 @@ def _is_continuous_dtype(s: pd.Series) -> bool:
         pd.api.types.is_datetime64_any_dtype(s)
 
 
-def _as_float(s: pd.Series, column: str) -> np.ndarray:
+def as_float(s: pd.Series, column: str) -> np.ndarray:
     """A continuous column as float64; datetimes as nanoseconds; missing as NaN."""
     if pd.api.types.is_datetime64_any_dtype(s):
         values = s.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
@@ -91,7 +93,7 @@ def _tv_complement(ca: np.ndarray, cb: np.ndarray, k: int) -> float:
 def column_fidelity(real: pd.DataFrame, synth: pd.DataFrame,
                     discrete_columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """{column: {"metric": "KSComplement"|"TVComplement", "score": float}} in column order."""
-    _check_frames(real, synth)
+    check_frames(real, synth)
     discrete = set(discrete_columns_of(real, discrete_columns))
     out: dict[str, dict[str, Any]] = {}
     for c in real.columns:
@@ -100,7 +102,7 @@ def column_fidelity(real: pd.DataFrame, synth: pd.DataFrame,
             out[c] = {"metric": "TVComplement", "score": _tv_complement(ca, cb, k)}
         else:
             out[c] = {"metric": "KSComplement",
-                      "score": _ks_complement(_as_float(real[c], c), _as_float(synth[c], c))}
+                      "score": _ks_complement(as_float(real[c], c), as_float(synth[c], c))}
     return out
 
 
@@ -120,7 +122,7 @@ def _binned_codes(real: pd.DataFrame, synth: pd.DataFrame, discrete: set[str], b
             remap[keep] = np.arange(len(keep))
             ca, cb, k = remap[ca], remap[cb], len(keep) + 1
         else:
-            a, b = _as_float(real[c], c), _as_float(synth[c], c)
+            a, b = as_float(real[c], c), as_float(synth[c], c)
             finite = a[~np.isnan(a)]
             edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if len(finite) else np.array([])
             nb = len(edges) + 1
@@ -162,15 +164,15 @@ def _safe_corr(x: np.ndarray) -> np.ndarray:
 def pair_similarity(real: pd.DataFrame, synth: pd.DataFrame, discrete_columns: Sequence[str] | None = None,
                     bins: int = 10, max_categories: int = 50) -> pd.DataFrame:
     """Symmetric DataFrame (columns x columns) of pair scores in [0, 1]; the diagonal is NaN."""
-    _check_frames(real, synth)
+    check_frames(real, synth)
     discrete = set(discrete_columns_of(real, discrete_columns))
     cols = list(real.columns)
     codes_r, codes_s, sizes = _binned_codes(real, synth, discrete, bins, max_categories)
     score = 1.0 - _all_contingency_tv(codes_r, codes_s, sizes)
     cont = [i for i, c in enumerate(cols) if c not in discrete]
     if len(cont) >= 2:
-        xr = np.column_stack([_as_float(real[cols[i]], cols[i]) for i in cont])
-        xs = np.column_stack([_as_float(synth[cols[i]], cols[i]) for i in cont])
+        xr = np.column_stack([as_float(real[cols[i]], cols[i]) for i in cont])
+        xs = np.column_stack([as_float(synth[cols[i]], cols[i]) for i in cont])
         corr_score = 1.0 - np.abs(_safe_corr(xr) - _safe_corr(xs)) / 2.0
         score[np.ix_(cont, cont)] = corr_score
     np.fill_diagonal(score, np.nan)
@@ -222,7 +224,7 @@ def _features(train: pd.DataFrame, other: list[pd.DataFrame], discrete: set[str]
         else:
             cat_mask.append(False)
             for m, f in zip(mats, [train, *other], strict=True):
-                m[:, j] = _as_float(f[c], c)
+                m[:, j] = as_float(f[c], c)
     return mats, np.array(cat_mask, bool)
 
 
@@ -278,9 +280,9 @@ def ml_efficacy(train_df: pd.DataFrame, test_df: pd.DataFrame, target: str, synt
     (default: the rarer class of the real training rows, e.g. ">50K" on Adult, as in the CTGAN paper).
     `n_threads` caps the classifier's OpenMP threads (on a busy machine 1 is often faster than all cores).
     """
-    _check_frames(train_df, test_df, ("training", "test"))
+    check_frames(train_df, test_df, ("training", "test"))
     if synth_df is not None:
-        _check_frames(train_df, synth_df, ("training", "synthetic"))
+        check_frames(train_df, synth_df, ("training", "synthetic"))
     if target not in train_df.columns:
         raise DataError(f"target column {target!r} not in the data (columns: {list(train_df.columns)})")
     discrete = set(discrete_columns_of(train_df, discrete_columns))

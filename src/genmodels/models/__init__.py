@@ -7,16 +7,20 @@ from pathlib import Path
 from ..errors import DataError
 from ..io import read_json
 from .base import CAPABILITIES, CONFIG, WEIGHTS, ArrayModel, LikelihoodEstimate, TrainedModel
+from .ctgan import TabularGAN
 from .dbn import DBN
 from .gan import GAN
 from .per_class import PerClassModel
 from .rbm import RBM
 from .rbm_cf import RatingsRBM
 from .tabular import TabularSynthesizer
+from .tabular_base import TabularBase
+from .tvae import TabularVAE
 from .vae import VAE
 
 FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
-                                             "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer}
+                                             "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer,
+                                             "tabular_gan": TabularGAN, "tabular_vae": TabularVAE}
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -37,4 +41,4 @@ def load(path: str | Path) -> TrainedModel:
 
 
 __all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "LikelihoodEstimate", "PerClassModel",
-           "RatingsRBM", "TabularSynthesizer", "TrainedModel", "load"]
+           "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TrainedModel", "load"]

@@ -38,7 +38,8 @@ def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = Non
     return write_bytes(path, buf.getvalue())
 
 
-def _save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure to `path` as PNG (atomically) and close it."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -63,7 +64,7 @@ def save_curves(path: str | Path, series: Mapping[str, Sequence[float]], xlabel:
     ax.grid(alpha=0.3)
     if series:
         ax.legend()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def save_roc(path: str | Path, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -83,4 +84,4 @@ def save_roc(path: str | Path, curves: Mapping[str, tuple[Sequence[float], Seque
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
