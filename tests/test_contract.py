@@ -75,6 +75,8 @@ CASES: dict[str, Case] = {
     "rbm_cf": Case(ratings_table, {"n_hidden": 8, "batch_size": 8, "epochs": 4},
                    [pd.DataFrame({"user": [], "item": [], "rating": []})]),
     "tabular": Case(mixed_table, {"epochs": 3, "batch_size": 60, "pac": 10}, [pd.DataFrame()]),
+    "tabular_gan": Case(mixed_table, {"epochs": 3, "batch_size": 60, "pac": 10}, [pd.DataFrame()]),
+    "tabular_vae": Case(mixed_table, {"epochs": 3, "batch_size": 60}, [pd.DataFrame()]),
 }
 # families whose data are not arrays: what `fit` gets besides X
 NAMES = sorted(FAMILIES)
