@@ -16,8 +16,7 @@ from .apps.sample import sample_run
 from .apps.train import array_families, read_config_file, train_run
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
-from .models import FAMILIES, load
-from .models.base import coerce_params
+from .models import load
 
 
 @click.group(help="Train, sample, evaluate and compare GANs, VAEs and RBMs.")
@@ -27,9 +26,6 @@ def app() -> None:
 
 
 DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE"
-
-
-_read_config_file = read_config_file  # the recommend commands read config files the same way
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -42,11 +38,6 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
             raise DataError(f"--param expects key=value, got {pair!r}")
         params[key.strip().replace("-", "_")] = yaml.safe_load(value)
     return params
-
-
-def _make_model(family: str, params: dict[str, Any]):
-    cls = FAMILIES[family]
-    return cls(**coerce_params(cls, params, "hyperparameters"))
 
 
 PathArg = click.Path(path_type=Path)
@@ -179,7 +170,7 @@ def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | Non
     from .apps.recommend import train_recommender_run
 
     model = train_recommender_run(ratings, out, fold=fold, params=_parse_params(list(param)),
-                                  config=_read_config_file(config) if config is not None else None,
+                                  config=read_config_file(config) if config is not None else None,
                                   epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     if not quiet:
         click.echo(f"trained rbm_cf on {int((model.train_matrix_ > 0).sum())} ratings ({len(model.users_)} users, "
@@ -372,7 +363,7 @@ def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int |
 
     columns = [c.strip() for c in discrete.split(",") if c.strip()] if discrete else None
     report = synth_run(file, rows, output, model=family, params=_parse_params(list(param)),
-                       config=_read_config_file(config) if config is not None else None, epochs=epochs,
+                       config=read_config_file(config) if config is not None else None, epochs=epochs,
                        batch_size=batch_size, epsilon=epsilon, delta=delta, target=target, discrete=columns,
                        seed=seed, resume=resume, overwrite=overwrite, save_model=save_model, quiet=quiet)
     click.echo(f"wrote {rows} synthetic rows to {output}; report {output.parent / 'report.html'} "

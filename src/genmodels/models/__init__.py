@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io import read_json
-from .base import CAPABILITIES, CONFIG, WEIGHTS, ArrayModel, LikelihoodEstimate, TrainedModel
+from .array import ArrayModel
+from .base import CAPABILITIES, CONFIG, WEIGHTS, LikelihoodEstimate, TrainedModel
 from .ctgan import TabularGAN
 from .dbn import DBN
 from .gan import GAN

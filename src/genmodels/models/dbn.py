@@ -24,7 +24,8 @@ from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer
 from ..train.checkpoint import checkpoint_finished
 from ..train.trainer import _positive_number
-from .base import ArrayModel, budget_epochs
+from .array import ArrayModel
+from .base import budget_epochs
 from .params import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,

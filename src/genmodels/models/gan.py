@@ -28,7 +28,8 @@ from ..nn.gan_nets import (
     dcgan_stages,
 )
 from ..train import StepInfo
-from .base import ArrayModel, budget_epochs, epochs_for
+from .array import ArrayModel
+from .base import budget_epochs, epochs_for
 from .params import (
     NON_NEGATIVE,
     POSITIVE,

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import as_dataset
 from ..errors import DataError
-from .base import CAPABILITIES, ArrayModel, _row_shape
+from .array import ArrayModel, _row_shape
+from .base import CAPABILITIES
 
 
 class PerClassModel(BaseEstimator):

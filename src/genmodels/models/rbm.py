@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from ..data import DataInfo, Dataset
 from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer
-from .base import ArrayModel, LikelihoodEstimate, budget_epochs, epochs_for
+from .array import ArrayModel
+from .base import LikelihoodEstimate, budget_epochs, epochs_for
 from .params import (
     NON_NEGATIVE,
     NON_NEGATIVE_INT,

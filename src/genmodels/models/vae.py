@@ -17,7 +17,8 @@ from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..nn import ConvDecoder, ConvEncoder, mlp, n_downsamples
 from ..train import StepInfo
-from .base import ArrayModel, LikelihoodEstimate, adam, budget_epochs, epochs_for
+from .array import ArrayModel
+from .base import LikelihoodEstimate, adam, budget_epochs, epochs_for
 from .params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, PRECISION, TRAINING, Boolean, Options, Sizes
 
 LOG_2PI = math.log(2 * math.pi)
