@@ -96,7 +96,7 @@ def main() -> None:
                 print(f"{name}: not in this version of genmodels; skipped")
                 continue
             train_s = time.perf_counter() - t0
-            labels = np.arange(n_samples) % 10 if model._is_conditional() else None
+            labels = np.arange(n_samples) % 10 if model.is_conditional() else None
             fake = model.sample(n_samples, y=labels, seed=seed)
             quality = sample_quality(network, real, fake, labels)
             rows[(name, seed)] = {"model": name, "seed": seed, "epochs": epochs, "train_rows": len(train),
