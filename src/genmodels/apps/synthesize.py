@@ -247,15 +247,15 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     already holds a run is refused unless `resume` or `overwrite`."""
     from ..models import TabularSynthesizer
     from ..models.base import CONFIG, coerce_params
-    from ..train.trainer import holds_run
+    from ..models.params import check_params
+    from ..train import check_run_folder
 
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
         raise DataError(f"rows must be a positive integer, got {rows!r}")
     output = Path(output)
     run_dir = Path(save_model) if save_model is not None else None
     settings: dict[str, Any] = {}
-    if resume and overwrite:
-        raise DataError("resume and overwrite contradict each other; choose one")
+    check_run_folder(run_dir, resume, overwrite)
     if resume:
         if run_dir is None or not (run_dir / CONFIG).is_file():
             raise DataError(f"{run_dir}: nothing to resume (no {CONFIG}); resuming needs the --save-model folder "
@@ -264,8 +264,6 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
         if saved.get("family") != TabularSynthesizer.family:
             raise DataError(f"{run_dir} holds a {saved.get('family')!r} run, not a synth run")
         settings.update(saved.get("params", {}))
-    elif run_dir is not None and not overwrite and holds_run(run_dir):
-        raise DataError(f"{run_dir} already holds a run; resume it (--resume) or replace it (--overwrite)")
     settings.update(config or {})
     settings.update(params or {})
     named = {"model": model, "epochs": epochs, "batch_size": batch_size, "epsilon": epsilon, "delta": delta,
@@ -274,7 +272,7 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     if quiet:
         settings["verbose"] = 0
     synthesizer = TabularSynthesizer(**coerce_params(TabularSynthesizer, settings, "hyperparameters"))
-    synthesizer._validate_params()  # a bad value fails before the table is read
+    check_params(synthesizer)  # a bad value fails before the table is read
 
     if isinstance(file_or_frame, pd.DataFrame):
         real, source = file_or_frame, "DataFrame"

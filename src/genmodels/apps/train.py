@@ -14,7 +14,7 @@ from ..io import read_json
 from ..models import FAMILIES, ArrayModel, TrainedModel
 from ..models.base import CONFIG, coerce_params
 from ..models.params import check_params
-from ..train import holds_run
+from ..train import check_run_folder
 from .runreport import write_loss_curve, write_run_report, write_samples_grid
 
 # what an earlier run (or `evaluate` on it) left that describes the old model; replaced runs drop them
@@ -94,11 +94,7 @@ def train_run(family: str, data: str = "digits", out: str | Path | None = None, 
     families with one learning rate (the GAN's are lr_g and lr_d: give those in `params`); an option the
     family lacks is refused. Returns the fitted model."""
     out = Path(out) if out is not None else Path("runs") / family
-    if resume and overwrite:
-        raise DataError("--resume and --overwrite contradict each other; choose one")
-    if not resume and not overwrite and holds_run(out):  # refused before anything is read or written
-        raise DataError(f"{out} already holds a run; resume it (--resume, resume=True) or replace it "
-                        "(--overwrite, overwrite=True)")
+    check_run_folder(out, resume, overwrite)  # refused before anything is read or written
     model = build_model(family, out, params=params, config=config, resume=resume, quiet=quiet, epochs=epochs,
                         seed=seed, batch_size=batch_size, lr=lr, device=device,
                         checkpoint_every=checkpoint_every)

@@ -67,7 +67,7 @@ class ArrayModel(TrainedModel):
         return self
 
     def _validate_fit(self, X, y) -> Dataset:
-        raw_shape = _row_shape(X)
+        raw_shape = row_shape(X)
         data = as_dataset(X, y, what="X")
         if len(data) < 2:
             raise DataError(f"X has {len(data)} sample; training needs at least 2 (batches, scaling)")
@@ -178,7 +178,7 @@ class ArrayModel(TrainedModel):
         return -np.asarray(self.score_samples(X), dtype=np.float64)
 
 
-def _row_shape(X) -> tuple[int, ...]:
+def row_shape(X) -> tuple[int, ...]:
     """The shape of one row as the user gave it (so samples come back shaped like X's rows)."""
     if isinstance(X, Dataset):
         return tuple(X.X.shape[1:])

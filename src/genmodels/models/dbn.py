@@ -21,9 +21,9 @@ from torch import nn
 from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..nn.rbm import RBMNet, bernoulli
-from ..train import StepInfo, Trainer
+from ..train import StepInfo, Trainer, check_run_folder
 from ..train.checkpoint import checkpoint_finished
-from ..train.trainer import _positive_number
+from ..train.trainer import is_positive_number
 from .array import ArrayModel
 from .base import budget_epochs
 from .params import (
@@ -65,7 +65,7 @@ class _BudgetShares:
     """Splits a time budget over `phases` run one after another: each gets an equal share of what is left."""
 
     def __init__(self, budget: float | None, phases: int):
-        if budget is not None and not _positive_number(budget):
+        if budget is not None and not is_positive_number(budget):
             raise DataError(f"time_budget must be a positive number of seconds (or None), got {budget!r}")
         self.deadline = None if budget is None else time.perf_counter() + float(budget)
         self.left = max(1, phases)
@@ -147,8 +147,7 @@ class DBN(ClassifierMixin, ArrayModel):
         get an equal share of what is left when they start (time a phase leaves unused goes to the later
         ones); `budget_exhausted_` is True when any phase stopped on its share."""
         self._validate_params()
-        if resume and overwrite:
-            raise DataError("resume=True and overwrite=True contradict each other; choose one")
+        check_run_folder(None, resume, overwrite)
         everything = self._validate_fit(X, None)
         data = everything
         if y is not None:

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import as_dataset
 from ..errors import DataError
-from .array import ArrayModel, _row_shape
+from .array import ArrayModel, row_shape
 from .base import CAPABILITIES
 
 
@@ -44,7 +44,7 @@ class PerClassModel(BaseEstimator):
         if y is None:
             raise DataError("PerClassModel fits one model per class: call fit(X, y) with labels")
         data = as_dataset(X, y, what="X")
-        raw_shape = _row_shape(X)  # so each class model's samples come back shaped like X's rows
+        raw_shape = row_shape(X)  # so each class model's samples come back shaped like X's rows
         rows = data.X.reshape(len(data), *raw_shape) if math.prod(raw_shape) == data.n_features else data.X
         self.classes_ = list(data.classes)
         counts = np.bincount(data.y, minlength=len(self.classes_))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 
-def _downsampled_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:
+def downsampled_sizes(h: int, w: int, n: int) -> list[tuple[int, int]]:
     """Spatial sizes after each stride-2, kernel-4, padding-1 conv: floor(x / 2)."""
     sizes = [(h, w)]
     for _ in range(n):
@@ -35,7 +35,7 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2)]
             c = width
         self.convs = nn.Sequential(*layers)
-        fh, fw = _downsampled_sizes(h, w, len(channels))[-1]
+        fh, fw = downsampled_sizes(h, w, len(channels))[-1]
         self.out = nn.Linear(c * fh * fw, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, in_dim: int, channels: Sequence[int], image_shape: Sequence[int]):
         super().__init__()
         c, h, w = image_shape
-        self.sizes = _downsampled_sizes(h, w, len(channels))[::-1]  # smallest first
+        self.sizes = downsampled_sizes(h, w, len(channels))[::-1]  # smallest first
         widths = list(channels)[::-1]
         self.first_shape = (widths[0], *self.sizes[0])
         self.inp = nn.Sequential(nn.Linear(in_dim, widths[0] * self.sizes[0][0] * self.sizes[0][1]), nn.ReLU())

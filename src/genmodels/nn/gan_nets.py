@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .conv import _downsampled_sizes, n_downsamples
+from .conv import downsampled_sizes, n_downsamples
 
 
 def dcgan_stages(h: int, w: int) -> int:
@@ -49,7 +49,7 @@ class DCGANGenerator(nn.Module):
         c, h, w = image_shape
         n = dcgan_stages(h, w)
         self.n_classes = n_classes
-        self.sizes = _downsampled_sizes(h, w, n)[::-1]  # smallest first; exact sizes even for odd maps
+        self.sizes = downsampled_sizes(h, w, n)[::-1]  # smallest first; exact sizes even for odd maps
         widths = [base_channels * 2 ** (n - 1 - i) for i in range(n)]
         self.first = nn.Sequential(
             nn.ConvTranspose2d(latent_dim + n_classes, widths[0], self.sizes[0], 1, 0, bias=False),
@@ -89,7 +89,7 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
             c = width
         self.trunk = nn.Sequential(*layers)
-        fh, fw = _downsampled_sizes(h, w, n)[-1]
+        fh, fw = downsampled_sizes(h, w, n)[-1]
         self.feature_dim = c * fh * fw
         self.head = sn(nn.Conv2d(c, 1, (fh, fw), 1, 0, bias=False))  # a linear map of the whole last map
         self.n_classes = n_classes

@@ -18,9 +18,8 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -37,9 +36,9 @@ METRICS = "metrics.jsonl"
 RUN_FILES = ("config.json", CHECKPOINT, "model.safetensors", METRICS)  # any of them: the folder holds a run
 
 
-@dataclass(frozen=True)
-class StepInfo:
-    """Where a training step stands in the loop, handed to every `_training_step`."""
+class StepInfo(NamedTuple):
+    """Where a training step stands in the loop, handed to every `_training_step` (a tuple: one is made per
+    step, and at small batches a step is ~100 µs)."""
 
     step: int  # global step index (0-based) of this update
     epoch: int  # 0-based
@@ -60,7 +59,7 @@ def progress_enabled(verbose: bool | int) -> bool:
     return bool(verbose) and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
 
 
-def _positive_number(value: Any) -> bool:
+def is_positive_number(value: Any) -> bool:
     try:
         return not isinstance(value, bool) and math.isfinite(float(value)) and float(value) > 0
     except (TypeError, ValueError):
@@ -84,7 +83,7 @@ class Trainer:
         at the first step boundary after it is spent (epochs stay the upper bound), writes a checkpoint that
         `resume=True` continues from, and sets `model.budget_exhausted_`; at least one step always runs.
         A `run_dir` that already holds a run is refused unless `resume` or `overwrite` (nothing is written)."""
-        if time_budget is not None and not _positive_number(time_budget):
+        if time_budget is not None and not is_positive_number(time_budget):
             raise DataError(f"time_budget must be a positive number of seconds (or None), got {time_budget!r}")
         self.model = model
         self.epochs = epochs
@@ -95,17 +94,13 @@ class Trainer:
         self.log_every = log_every
         if resume and self.run_dir is None:
             raise DataError("resume=True needs the run folder (run_dir) to resume from")
-        if resume and overwrite:
-            raise DataError("resume=True and overwrite=True contradict each other; choose one")
         self.overwrite = overwrite
         if not launched_by_torchrun():  # under torchrun every rank checks in run(), before rank 0 writes
             self._refuse_existing_run()
 
     # --- helpers -------------------------------------------------------------------------------------------
     def _refuse_existing_run(self) -> None:
-        if not self.resume and not self.overwrite and self.run_dir is not None and holds_run(self.run_dir):
-            raise DataError(f"{self.run_dir} already holds a run; resume it (--resume, resume=True) or replace it "
-                            "(--overwrite, overwrite=True)")
+        check_run_folder(self.run_dir, self.resume, self.overwrite)
 
     def _say(self, msg: str) -> None:
         if self.model.verbose and self.rank == 0:
@@ -209,7 +204,7 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         module = model.module_
         module.train()
-        autocast = model._autocast()  # re-entered at every step; a null context in fp32
+        autocast = None if getattr(model, "precision", "fp32") == "fp32" else model._autocast()
         stop: dict[str, Any] | None = None
         first_step = state["step"]
         try:
@@ -225,8 +220,11 @@ class Trainer:
                     xb = X.index_select(0, idx)  # half the cost of X[idx] (advanced indexing) on CPU
                     batch = (xb,) if y is None else (xb, y.index_select(0, idx))
                     info = StepInfo(state["step"], epoch, b, steps_per_epoch, total, self.world, self.rank)
-                    with autocast:
+                    if autocast is None:
                         stats = model._training_step(batch, info)
+                    else:
+                        with autocast:
+                            stats = model._training_step(batch, info)
                     for k, v in stats.items():
                         sums[k] = sums.get(k, 0.0) + v
                     state["step"] += 1
@@ -330,4 +328,14 @@ def holds_run(folder: Path) -> bool:
     return any((Path(folder) / name).exists() for name in RUN_FILES)
 
 
-__all__ = ["StepInfo", "Trainer", "epoch_order", "holds_run", "progress_enabled"]
+def check_run_folder(folder: str | os.PathLike | None, resume: bool, overwrite: bool) -> None:
+    """The one rule for writing a run: resume and overwrite exclude each other, and a folder that already holds a
+    run is refused (one-line DataError, nothing written) unless one of them is given."""
+    if resume and overwrite:
+        raise DataError("resume and overwrite contradict each other (--resume, --overwrite); choose one")
+    if not resume and not overwrite and folder is not None and holds_run(Path(folder)):
+        raise DataError(f"{folder} already holds a run; resume it (--resume, resume=True) or replace it "
+                        "(--overwrite, overwrite=True)")
+
+
+__all__ = ["StepInfo", "Trainer", "check_run_folder", "epoch_order", "holds_run", "progress_enabled"]
