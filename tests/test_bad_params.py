@@ -57,3 +57,42 @@ def test_bad_explicit_option_exits_2(tmp_path, capsys, argv):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and argv[0].lstrip("-").replace("-", "_") in lines[0], lines
     assert not out.exists()
+
+
+def _family_cases(cls) -> list[tuple[str, object]]:
+    return [(name, c.bad_value()) for name, constraints in sorted(cls._parameter_constraints.items())
+            for c in constraints if not any(other.ok(c.bad_value()) for other in constraints)]
+
+
+@pytest.fixture
+def small_files(tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("x,kind\n" + "".join(f"{i * 0.5},{'ab'[i % 2]}\n" for i in range(40)))
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("user,item,rating\n" + "".join(f"{u},{i},{1 + (u + i) % 5}\n" for u in range(8)
+                                                      for i in range(6)))
+    return table, ratings
+
+
+def _commands(table, ratings, out, name, bad):
+    value = f"{name}={json.dumps(bad)}"
+    return {"synth": ["synth", str(table), "--rows", "5", "-o", str(out.parent / "synth.csv"), "--save-model",
+                      str(out), "-q", "-p", value],
+            "recommend": ["recommend", "train", "--ratings", f"csv:{ratings}", "--out", str(out), "-q", "-p", value]}
+
+
+@pytest.mark.parametrize("command", ["synth", "recommend"])
+def test_bad_hyperparameters_of_the_table_and_ratings_commands_exit_2_with_one_line(tmp_path, capsys, small_files,
+                                                                                  command):
+    """The same table over `synth` (TabularSynthesizer) and `recommend train` (RatingsRBM): every parameter."""
+    from genmodels.models import RatingsRBM, TabularSynthesizer
+
+    cls = TabularSynthesizer if command == "synth" else RatingsRBM
+    cases = _family_cases(cls)
+    assert {name for name, _ in cases} == set(cls._parameter_constraints)
+    for name, bad in cases:
+        out = tmp_path / f"run-{name}"
+        code = main(_commands(*small_files, out, name, bad)[command])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and f": {name} must be " in lines[0], (name, bad, lines)
+        assert not holds_run(out), name

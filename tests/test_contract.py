@@ -186,6 +186,17 @@ def test_fit_save_load_gives_the_same_outputs(name, tmp_path):
     assert_same(outputs(model), outputs(loaded))
 
 
+@pytest.mark.parametrize("name", [n for n in NAMES if "likelihood" in FAMILIES[n].capabilities])
+def test_log_likelihood_is_one_result_type(name):
+    from genmodels.models import LikelihoodEstimate
+
+    model = fit(make(name), name)
+    est = model.log_likelihood(digits_small()[0][:50])
+    assert isinstance(est, LikelihoodEstimate) and np.isfinite(est.mean) and est.method in ("exact", "ais", "iwae")
+    assert float(est) == est.mean == float(np.asarray(est))  # usable wherever a number is
+    assert est.interval[0] <= est.mean <= est.interval[1]
+
+
 class Stop(Exception):
     pass
 

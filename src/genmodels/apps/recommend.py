@@ -27,10 +27,8 @@ def train_recommender_run(ratings_spec: str | Path, out: str | Path, *, fold: in
     Hyperparameters: `config` (e.g. a config file's mapping), then `params` over it, then `epochs`/`seed`;
     `quiet` sets verbose=0. A folder that already holds a run is refused unless `resume` (continue it from its
     checkpoint) or `overwrite` (replace it). Returns the fitted model."""
-    merged: dict[str, Any] = {**(config or {}), **(params or {})}
+    merged: dict[str, Any] = {**(config or {}), **({"verbose": 0} if quiet else {}), **(params or {})}
     merged.update({k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None})
-    if quiet:
-        merged["verbose"] = 0
     model = RatingsRBM(**coerce_params(RatingsRBM, merged, "hyperparameters"))
     # any finite rating here: fit checks the hyperparameters first, then the ratings against rating_scale
     table = load_ratings(ratings_spec, "all" if fold is None else "train", fold=fold or 1, scale=None)

@@ -265,12 +265,12 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
             raise DataError(f"{run_dir} holds a {saved.get('family')!r} run, not a synth run")
         settings.update(saved.get("params", {}))
     settings.update(config or {})
+    if quiet:  # below -p, as on every command: an explicit -p verbose=... wins
+        settings["verbose"] = 0
     settings.update(params or {})
     named = {"model": model, "epochs": epochs, "batch_size": batch_size, "epsilon": epsilon, "delta": delta,
              "seed": seed}
     settings.update({k: v for k, v in named.items() if v is not None})
-    if quiet:
-        settings["verbose"] = 0
     synthesizer = TabularSynthesizer(**coerce_params(TabularSynthesizer, settings, "hyperparameters"))
     check_params(synthesizer)  # a bad value fails before the table is read
 
