@@ -43,23 +43,37 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 PathArg = click.Path(path_type=Path)
 
 
+def run_options(folder: str):
+    """The options every training command spells the same way; `folder` names the option holding the run."""
+    options = [
+        click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters"),
+        click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p epochs=5"),
+        click.option("--seed", type=int, help="random seed"),
+        click.option("--resume", is_flag=True, help=f"continue the run in {folder} from its last checkpoint"),
+        click.option("--overwrite", is_flag=True, help=f"replace the run that {folder} already holds"),
+        click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages"),
+    ]
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 @app.command()
 @click.argument("family", type=click.Choice(array_families()))
 @click.option("--data", "-d", default="digits", show_default=True, help=DATA_HELP)
 @click.option("--out", "-o", type=PathArg, required=True, help="run folder to write")
 @click.option("--epochs", type=int, help="training epochs")
-@click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
-@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p lr=3e-4")
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
-@click.option("--overwrite", is_flag=True, help="replace the run that --out already holds")
-@click.option("--seed", type=int, help="random seed")
 @click.option("--batch-size", type=int, help="batch size")
 @click.option("--lr", type=float, help="learning rate (families with one `lr`; else -p, e.g. -p lr_g=1e-4)")
 @click.option("--device", help="auto | cpu | cuda")
 @click.option("--binarize", type=click.Choice(["threshold", "stochastic"]), help="binarize the data first")
 @click.option("--label", help="label column of a CSV/Parquet file")
 @click.option("--checkpoint-every", type=int, help="also checkpoint every N steps")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+@run_options("--out")
 def train(family: str, data: str, out: Path, epochs: int | None, config: Path | None, param: tuple[str, ...],
           resume: bool, overwrite: bool, seed: int | None, batch_size: int | None, lr: float | None,
           device: str | None, binarize: str | None, label: str | None, checkpoint_every: int | None,
@@ -157,12 +171,7 @@ def recommend() -> None:
 @click.option("--fold", type=int, help="MovieLens: train on u<fold>.base (default: all of u.data)")
 @click.option("--out", "-o", type=PathArg, required=True, help="run folder to write")
 @click.option("--epochs", type=int, help="training epochs")
-@click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
-@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p n_hidden=200")
-@click.option("--seed", type=int, help="random seed")
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
-@click.option("--overwrite", is_flag=True, help="replace a run already in --out")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+@run_options("--out")
 def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
                     param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool) -> None:
     """Train a RatingsRBM on a ratings table and write its run folder (a folder holding a run is refused
@@ -346,13 +355,8 @@ def augment(data: str, models: str, budgets: str, ratios: str, epochs: int | Non
 @click.option("--target", help="label column: the report adds ML efficacy for it")
 @click.option("--discrete", help="comma-separated discrete columns (default: detected)")
 @click.option("--batch-size", type=int, help="batch size  [default: 500]")
-@click.option("--seed", type=int, help="random seed  [default: 0]")
-@click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters")
-@click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable)")
 @click.option("--save-model", type=PathArg, help="train in this folder (checkpoints) and save the model there")
-@click.option("--resume", is_flag=True, help="continue the interrupted run in --save-model")
-@click.option("--overwrite", is_flag=True, help="replace a run already in --save-model")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+@run_options("--save-model")
 def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int | None, epsilon: float | None,
           delta: float | None, target: str | None, discrete: str | None, batch_size: int | None, seed: int | None,
           config: Path | None, param: tuple[str, ...], save_model: Path | None, resume: bool, overwrite: bool,
