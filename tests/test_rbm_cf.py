@@ -357,3 +357,17 @@ def test_torchrun_ranks_train_on_their_shards_and_average_their_cd_updates(tmp_p
     assert logs[0] == logs[1] == {"cd_k": [1.0, 1.0, 3.0, 3.0], "steps": 4 * 6}
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["world_size"] == 2 and state["finished"]
+
+
+def test_recommend_train_resume_continues_with_the_runs_own_hyperparameters(tmp_path, ratings):
+    """`--resume` takes the interrupted run's hyperparameters (as train and synth do), so the checkpoint fits."""
+    from genmodels.cli import main
+
+    train, _ = ratings
+    table = tmp_path / "r.csv"
+    train.to_csv(table, index=False)
+    base = ["recommend", "train", "--ratings", f"csv:{table}", "--out", str(tmp_path / "run"), "-q"]
+    assert main([*base, "-p", "n_hidden=7", "--epochs", "2"]) == 0
+    assert main([*base, "--resume", "--epochs", "3"]) == 0
+    resumed = load(tmp_path / "run")
+    assert resumed.n_hidden == 7 and resumed.epochs == 3

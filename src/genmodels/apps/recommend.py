@@ -14,7 +14,8 @@ from ..data.ratings import load_ratings
 from ..errors import DataError
 from ..metrics.recsys import mae, ranking_metrics, relevant_items, rmse
 from ..models import RatingsRBM, TrainedModel
-from ..models.base import coerce_params
+from ..train import check_run_folder
+from .train import make_model, saved_params
 
 
 def train_recommender_run(ratings_spec: str | Path, out: str | Path, *, fold: int | None = None,
@@ -27,9 +28,10 @@ def train_recommender_run(ratings_spec: str | Path, out: str | Path, *, fold: in
     Hyperparameters: `config` (e.g. a config file's mapping), then `params` over it, then `epochs`/`seed`;
     `quiet` sets verbose=0. A folder that already holds a run is refused unless `resume` (continue it from its
     checkpoint) or `overwrite` (replace it). Returns the fitted model."""
-    merged: dict[str, Any] = {**(config or {}), **({"verbose": 0} if quiet else {}), **(params or {})}
-    merged.update({k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None})
-    model = RatingsRBM(**coerce_params(RatingsRBM, merged, "hyperparameters"))
+    check_run_folder(out, resume, overwrite)
+    saved = saved_params(Path(out), RatingsRBM, "drop --resume to start a new run") if resume else None
+    model = make_model(RatingsRBM, saved=saved, config=dict(config or {}), quiet=quiet, params=dict(params or {}),
+                       named={"epochs": epochs, "seed": seed})
     # any finite rating here: fit checks the hyperparameters first, then the ratings against rating_scale
     table = load_ratings(ratings_spec, "all" if fold is None else "train", fold=fold or 1, scale=None)
     model.fit(table, run_dir=out, resume=resume, overwrite=overwrite)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..io import read_json, write_json, write_text
+from ..io import write_json, write_text
 from ..metrics.privacy import privacy_report
 from ..metrics.tabular import as_float, check_frames, discrete_columns_of, fidelity_report, ml_efficacy
 from ..report import image_tag, table, write_report
@@ -246,33 +246,20 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     (checkpoints, metrics) and is saved there, so `resume=True` continues an interrupted run; a folder that
     already holds a run is refused unless `resume` or `overwrite`."""
     from ..models import TabularSynthesizer
-    from ..models.base import CONFIG, coerce_params
-    from ..models.params import check_params
     from ..train import check_run_folder
+    from .train import make_model, saved_params
 
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
         raise DataError(f"rows must be a positive integer, got {rows!r}")
     output = Path(output)
     run_dir = Path(save_model) if save_model is not None else None
-    settings: dict[str, Any] = {}
     check_run_folder(run_dir, resume, overwrite)
-    if resume:
-        if run_dir is None or not (run_dir / CONFIG).is_file():
-            raise DataError(f"{run_dir}: nothing to resume (no {CONFIG}); resuming needs the --save-model folder "
-                            "of an interrupted run")
-        saved = read_json(run_dir / CONFIG)
-        if saved.get("family") != TabularSynthesizer.family:
-            raise DataError(f"{run_dir} holds a {saved.get('family')!r} run, not a synth run")
-        settings.update(saved.get("params", {}))
-    settings.update(config or {})
-    if quiet:  # below -p, as on every command: an explicit -p verbose=... wins
-        settings["verbose"] = 0
-    settings.update(params or {})
+    saved = saved_params(run_dir, TabularSynthesizer, "resuming needs the --save-model folder of an interrupted "
+                         "run") if resume else None
     named = {"model": model, "epochs": epochs, "batch_size": batch_size, "epsilon": epsilon, "delta": delta,
              "seed": seed}
-    settings.update({k: v for k, v in named.items() if v is not None})
-    synthesizer = TabularSynthesizer(**coerce_params(TabularSynthesizer, settings, "hyperparameters"))
-    check_params(synthesizer)  # a bad value fails before the table is read
+    synthesizer = make_model(TabularSynthesizer, saved=saved, config=config, quiet=quiet, params=params,
+                             named=named)  # a bad value fails before the table is read
 
     if isinstance(file_or_frame, pd.DataFrame):
         real, source = file_or_frame, "DataFrame"

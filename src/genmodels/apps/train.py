@@ -54,29 +54,37 @@ def build_model(family: str, out: Path, *, params: dict[str, Any] | None = None,
         raise DataError(f"train: unknown array family {family!r}; choose one of {', '.join(array_families())} "
                         "(tables: synth; ratings: recommend train)")
     cls = FAMILIES[family]
-    merged: dict[str, Any] = {}
-    if resume:
-        if not (out / CONFIG).is_file():
-            raise DataError(f"{out}: nothing to resume (no {CONFIG}); drop --resume to start a new run")
-        saved = read_json(out / CONFIG)
-        if not isinstance(saved, dict) or saved.get("family") != family:
-            got = saved.get("family") if isinstance(saved, dict) else None
-            raise DataError(f"{out} holds a {got!r} run, not {family!r}")
-        merged.update(saved.get("params") or {})
-    if config is not None:
-        merged.update(read_config_file(config))
-    if quiet:
-        merged["verbose"] = 0
-    merged.update(params or {})
     known = cls().get_params(deep=False)
     for key, value in explicit.items():
-        if value is None:
-            continue
-        if key not in known:  # e.g. --lr for the GAN, whose learning rates are lr_g and lr_d
+        if value is not None and key not in known:  # e.g. --lr for the GAN, whose learning rates are lr_g and lr_d
             related = [k for k in sorted(known) if key in k] or sorted(known)
             raise DataError(f"--{key.replace('_', '-')}: {cls.__name__} has no {key!r} hyperparameter; "
                             f"use -p with one of {', '.join(related)}")
-        merged[key] = value
+    return make_model(cls, saved=saved_params(out, cls, "drop --resume to start a new run") if resume else None,
+                      config=read_config_file(config) if config is not None else None, quiet=quiet,
+                      params=params, named=explicit)
+
+
+def saved_params(run_dir: Path | None, cls: type[TrainedModel], hint: str) -> dict[str, Any]:
+    """The hyperparameters of the run in `run_dir` (what a resume continues with); a one-line DataError when it
+    holds none, or another family's."""
+    if run_dir is None or not (Path(run_dir) / CONFIG).is_file():
+        raise DataError(f"{run_dir}: nothing to resume (no {CONFIG}); {hint}")
+    saved = read_json(Path(run_dir) / CONFIG)
+    got = saved.get("family") if isinstance(saved, dict) else None
+    if got != cls.family:
+        raise DataError(f"{run_dir} holds a {got!r} run, not {cls.family!r}")
+    return dict(saved.get("params") or {})
+
+
+def make_model(cls: type[TrainedModel], *, saved: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+               quiet: bool = False, params: dict[str, Any] | None = None,
+               named: dict[str, Any] | None = None) -> TrainedModel:
+    """The model a training command fits, with its hyperparameters checked (one-line DataError) before any data is
+    read. The same precedence on every command, lowest first: the resumed run's own, the config file, --quiet
+    (verbose=0), -p pairs, the named options that are not None."""
+    merged: dict[str, Any] = {**(saved or {}), **(config or {}), **({"verbose": 0} if quiet else {}),
+                              **(params or {}), **{k: v for k, v in (named or {}).items() if v is not None}}
     model = cls(**coerce_params(cls, merged, "hyperparameters"))
     check_params(model)
     return model
