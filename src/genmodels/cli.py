@@ -13,7 +13,7 @@ from . import __version__
 from .apps.detect import DETECTORS, detect_run
 from .apps.evaluate import evaluate_run
 from .apps.sample import sample_run
-from .apps.train import array_families, read_config_file, train_run
+from .apps.train import array_families, parse_param_pairs, read_config_file, train_run
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
 from .models import load
@@ -26,18 +26,6 @@ def app() -> None:
 
 
 DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE"
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise DataError(f"--param expects key=value, got {pair!r}")
-        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return params
 
 
 PathArg = click.Path(path_type=Path)
@@ -79,7 +67,7 @@ def train(family: str, data: str, out: Path, epochs: int | None, config: Path | 
           device: str | None, binarize: str | None, label: str | None, checkpoint_every: int | None,
           quiet: bool) -> None:
     """Train a model and write its run folder (config, weights, checkpoints, metrics, pictures, report)."""
-    params = _parse_params(list(param))
+    params = parse_param_pairs(param)
     model = train_run(family, data, out, params=params, config=config, epochs=epochs, seed=seed,
                       batch_size=batch_size, lr=lr, device=device, binarize=binarize, label=label,
                       checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite, quiet=quiet)
@@ -178,7 +166,7 @@ def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | Non
     unless --resume or --overwrite)."""
     from .apps.recommend import train_recommender_run
 
-    model = train_recommender_run(ratings, out, fold=fold, params=_parse_params(list(param)),
+    model = train_recommender_run(ratings, out, fold=fold, params=parse_param_pairs(param),
                                   config=read_config_file(config) if config is not None else None,
                                   epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
     if not quiet:
@@ -366,7 +354,7 @@ def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int |
     from .apps.synthesize import synth_run
 
     columns = [c.strip() for c in discrete.split(",") if c.strip()] if discrete else None
-    report = synth_run(file, rows, output, model=family, params=_parse_params(list(param)),
+    report = synth_run(file, rows, output, model=family, params=parse_param_pairs(param),
                        config=read_config_file(config) if config is not None else None, epochs=epochs,
                        batch_size=batch_size, epsilon=epsilon, delta=delta, target=target, discrete=columns,
                        seed=seed, resume=resume, overwrite=overwrite, save_model=save_model, quiet=quiet)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..errors import DataError
+from ..models.base import estimate_log_likelihood
 from ..report import save_curves, save_image_grid
 
 
@@ -213,10 +214,7 @@ class Measurements:
             return {"nll_nats": "n/a: the data is not binary, so densities (per unit of each model's scale) are "
                                 "not comparable across families"}
         X = ctx.test.X[ctx.rows(ctx.test, ctx.settings.nll_rows)]
-        # each family's estimator takes the size options it knows (IWAE: k; AIS: n_runs, n_betas)
-        accepted = inspect.signature(model.log_likelihood).parameters
-        est = model.log_likelihood(X, **{k: v for k, v in ctx.settings.likelihood_options().items()
-                                          if k in accepted})
+        est = estimate_log_likelihood(model, X, **ctx.settings.likelihood_options())
         lo, hi = est.interval
         self.out.details["nll"] = {"method": est.method, "rows": len(X), "n_runs": est.n_runs,
                                    "n_betas": est.n_betas, "log_z": _finite_or_none(est.log_z),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from ..errors import DataError
 from ..io import read_json, write_json
 from ..metrics import feature_network, independent_bernoulli_log_likelihood, sample_quality
 from ..models import load
-from ..models.base import CONFIG
+from ..models.base import CONFIG, estimate_log_likelihood
 from ..report import save_image_grid
 from .runreport import image_rows, write_loss_curve, write_run_report, write_samples_grid
 
@@ -71,8 +70,7 @@ def evaluate_run(run: str | Path, data: str | None = None, split: str = "test", 
 def likelihood_metrics(model, X: np.ndarray, test: Dataset, train: Dataset | None, k: int) -> dict[str, Any]:
     """Test log-likelihood in nats (`log_likelihood`: IWAE bound with k importance samples, AIS or exact),
     its interval, and the independent-pixel baseline for data in [0, 1]."""
-    takes_k = "k" in inspect.signature(model.log_likelihood).parameters
-    est = model.log_likelihood(X, k=k) if takes_k else model.log_likelihood(X)
+    est = estimate_log_likelihood(model, X, k=k)
     metrics = {"test_ll_nats": est.mean, "test_nll_nats": -est.mean, "test_ll_stderr": est.stderr,
                "test_ll_interval": [v if np.isfinite(v) else None for v in est.interval], "ll_method": est.method}
     if np.isfinite(est.log_z):

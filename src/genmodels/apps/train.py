@@ -45,6 +45,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
+def parse_param_pairs(pairs) -> dict[str, Any]:
+    """`-p key=value` pairs as hyperparameters; values read as YAML (numbers, lists, true/false, null)."""
+    import yaml
+
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DataError(f"--param expects key=value, got {pair!r}")
+        params[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return params
+
+
 def build_model(family: str, out: Path, *, params: dict[str, Any] | None = None, config: str | Path | None = None,
                 resume: bool = False, quiet: bool = False, **explicit: Any) -> TrainedModel:
     """The model `train_run` fits, its hyperparameters checked (one-line DataError) before any data is read.

@@ -150,12 +150,12 @@ class TrainedModel(BaseEstimator):
         Trainer(self, run_dir, resume, time_budget=time_budget, overwrite=overwrite).run(data)
 
     # --- the one update path ---------------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def _autocast(self) -> contextlib.AbstractContextManager | None:
         """Autocast for the forward passes of a training step when `precision` asks for it (the Trainer enters
-        it around `_training_step`)."""
+        it around `_training_step`); None in fp32, so a step pays for no context at all."""
         precision = getattr(self, "precision", "fp32")
         if precision == "fp32":
-            return contextlib.nullcontext()
+            return None
         device = getattr(self, "device_", torch.device("cpu"))
         if precision == "fp16" and device.type != "cuda":
             raise DataError("precision='fp16' needs a CUDA device (its gradient scaler is CUDA's); use 'bf16' on CPU")
@@ -273,6 +273,15 @@ class TrainedModel(BaseEstimator):
                                 str(folder / WEIGHTS))
         model._load_extra_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
         return model
+
+
+def estimate_log_likelihood(model: TrainedModel, X, **options: Any) -> LikelihoodEstimate:
+    """`model.log_likelihood(X, ...)` with the size options its estimator knows (IWAE: k; AIS: n_runs,
+    n_betas); the others are left out, so one call serves every density family."""
+    import inspect
+
+    accepted = inspect.signature(model.log_likelihood).parameters
+    return model.log_likelihood(X, **{k: v for k, v in options.items() if k in accepted})
 
 
 def adam(params, device: torch.device, **kwargs) -> torch.optim.Adam:

@@ -204,7 +204,7 @@ class Trainer:
         started = time.perf_counter() - state["train_seconds"]
         module = model.module_
         module.train()
-        autocast = None if getattr(model, "precision", "fp32") == "fp32" else model._autocast()
+        autocast = model._autocast()
         stop: dict[str, Any] | None = None
         first_step = state["step"]
         try:
