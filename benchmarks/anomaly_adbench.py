@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
 from _common import RESULTS, print_table, write_result
@@ -29,27 +30,36 @@ from genmodels.data import data_root
 from genmodels.metrics import anomaly_metrics
 
 OURS = ("vae", "rbm", "gan", "ensemble")
-ABLATIONS = ("ensemble vae_score=bound",)  # run only when named in --methods
+ABLATIONS = ("ensemble vae_score=bound", "ensemble neighbours=5")  # run only when named in --methods
 PEERS = ("IForest", "AutoEncoder", "VAE", "DeepSVDD")
+CLASSICAL = ("KNN", "LOF", "ECOD")  # PyOD defaults: KNN n_neighbors=5 method="largest", LOF n_neighbors=20
 
 
 def pyod_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
     from pyod.models.auto_encoder import AutoEncoder
     from pyod.models.deep_svdd import DeepSVDD
+    from pyod.models.ecod import ECOD
     from pyod.models.iforest import IForest
+    from pyod.models.knn import KNN
+    from pyod.models.lof import LOF
     from pyod.models.vae import VAE
 
     make = {"IForest": lambda: IForest(random_state=seed),
             "AutoEncoder": lambda: AutoEncoder(random_state=seed, verbose=0),
             "VAE": lambda: VAE(random_state=seed, verbose=0),
-            "DeepSVDD": lambda: DeepSVDD(n_features=X.shape[1], random_state=seed, verbose=0)}[name]
+            "DeepSVDD": lambda: DeepSVDD(n_features=X.shape[1], random_state=seed, verbose=0),
+            # the distance peers see standardised features (a user would; raw units let one feature decide)
+            "KNN": lambda: KNN(), "LOF": lambda: LOF(), "ECOD": lambda: ECOD()}[name]
+    if name in ("KNN", "LOF"):
+        X = (X - X.mean(0)) / np.where(X.std(0) > 1e-8, X.std(0), 1.0)
     torch.manual_seed(seed)
     return make().fit(X).decision_scores_
 
 
 def ours_scores(name: str, X: np.ndarray, seed: int) -> np.ndarray:
     model, *options = name.split()  # "ensemble vae_score=bound": a detector parameter after the model
-    return AnomalyDetector(model=model, seed=seed, **dict(o.split("=") for o in options)).fit(X).decision_scores_
+    params = {k: int(v) if v.isdigit() else v for k, v in (o.split("=") for o in options)}
+    return AnomalyDetector(model=model, seed=seed, **params).fit(X).decision_scores_
 
 
 def main() -> None:
@@ -69,7 +79,7 @@ def main() -> None:
     if args.quick:
         files, seeds = files[:3], seeds[:1]
     methods = [(f"genmodels {m}", ours_scores, m) for m in OURS + ABLATIONS] + \
-        [(f"PyOD {m}", pyod_scores, m) for m in PEERS]
+        [(f"PyOD {m}", pyod_scores, m) for m in PEERS + CLASSICAL]
     name = args.out or ("anomaly_adbench_quick" if args.quick else "anomaly_adbench")
     results: dict[str, dict[str, dict[str, float]]] = {path.stem: {} for path in files}
     if args.methods:
@@ -104,7 +114,7 @@ def main() -> None:
             print(f"{path.stem:18s} {label:34s} AUROC {np.mean(aucs):.3f}  AP {np.mean(aps):.3f}  "
                   f"{np.mean(secs):6.1f} s", flush=True)
         write_result(name, {"seeds": seeds, "folder": args.folder, "results": results, "complete": False})
-    ours, peers = [f"genmodels {m}" for m in OURS + ABLATIONS], [f"PyOD {m}" for m in PEERS]
+    ours, peers = [f"genmodels {m}" for m in OURS + ABLATIONS], [f"PyOD {m}" for m in PEERS + CLASSICAL]
     required = ours[:len(OURS)] + peers
     labels = [lab for lab in ours + peers if all(lab in r for r in results.values())]
     auroc_rows = [{"data set": ds, **{lab: round(r[lab]["roc_auc"], 3) for lab in labels}}
@@ -113,6 +123,10 @@ def main() -> None:
     auroc_rows.append({"data set": "mean ROC AUC", **{lab: round(v, 3) for lab, v in mean.items()}})
     mean_ap = {lab: float(np.mean([r[lab]["ap"] for r in results.values()])) for lab in labels}
     auroc_rows.append({"data set": "mean AP", **{lab: round(v, 3) for lab, v in mean_ap.items()}})
+    # mean rank by ROC AUC over the sets (1 = best; ties share the mean rank), among the methods shown
+    ranks = [rankdata([-r[lab]["roc_auc"] for lab in labels]) for r in results.values()]
+    mean_rank = {lab: float(np.mean([rk[i] for rk in ranks])) for i, lab in enumerate(labels)}
+    auroc_rows.append({"data set": "mean rank", **{lab: round(v, 2) for lab, v in mean_rank.items()}})
     fit = {lab: float(np.mean([r[lab]["fit_seconds"] for r in results.values()])) for lab in labels}
     auroc_rows.append({"data set": "mean fit s", **{lab: round(v, 1) for lab, v in fit.items()}})
     sets = "ADBench classical sets" if Path(args.folder) == data_root() / "anomaly" else Path(args.folder).name
@@ -124,7 +138,7 @@ def main() -> None:
                    "ensemble >= IForest": mean["genmodels ensemble"] >= mean["PyOD IForest"]}
         print(targets)
     write_result(name, {"seeds": seeds, "folder": args.folder, "results": results, "mean_roc_auc": mean,
-                        "mean_ap": mean_ap, "mean_fit_seconds": fit, "targets": targets, "table": table,
+                        "mean_ap": mean_ap, "mean_rank": mean_rank, "mean_fit_seconds": fit, "targets": targets, "table": table,
                         "complete": complete})
 
 

@@ -136,3 +136,36 @@ def test_cli_detect_trains_scores_and_measures(planted, tmp_path, capsys):
         assert main(["detect", str(run), "--data", f"npz:{tmp_path / 'scaled.npz'}", "-o", str(out),
                      "--vae-score", vae_score]) == 0
         assert json.loads(capsys.readouterr().out)["roc_auc"] > 0.9
+
+
+@pytest.fixture(scope="module")
+def local_anomaly():
+    """600 rows in four tight clusters of R^4 and one row midway between two of them: inside the data's range on
+    every feature, far from all its neighbours (the last row)."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[-3, -3, 0, 0], [3, 3, 0, 0], [-3, 3, 1, -1], [3, -3, -1, 1]], np.float64)
+    normal = np.vstack([c + 0.3 * rng.normal(size=(150, 4)) for c in centres])
+    return np.vstack([normal, [[0.0, 0.0, 0.0, 0.0]]]).astype(np.float32)
+
+
+def test_knn_member_ranks_a_local_anomaly_first_and_is_deterministic(local_anomaly):
+    X = local_anomaly
+    det = AnomalyDetector(model="ensemble", neighbours=5, trim=0.0, epochs=3).fit(X)
+    assert "knn" in det.score_stats_
+    knn = det.knn_.kneighbors()[0].mean(1)  # the member alone: the training rows' distance to 5 other rows
+    assert int(np.argmax(knn)) == len(X) - 1
+    without = AnomalyDetector(model="ensemble", trim=0.0, epochs=3).fit(X)
+    rank = {name: int((d.decision_scores_ > d.decision_scores_[-1]).sum()) for name, d in
+            (("with", det), ("without", without))}
+    assert rank["with"] < rank["without"]  # the member lifts the local anomaly in the ensemble's ranking
+    again = AnomalyDetector(model="ensemble", neighbours=5, trim=0.0, epochs=3).fit(X)
+    np.testing.assert_array_equal(det.decision_scores_, again.decision_scores_)
+    new = det.decision_function(np.array([[0.1, -0.1, 0.0, 0.0], [-3, -3, 0, 0]], np.float32))
+    assert new[0] > new[1]  # a new row between clusters scores above one at a cluster's centre
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "5"])
+def test_bad_neighbours_is_a_one_line_data_error(local_anomaly, bad):
+    with pytest.raises(DataError, match="neighbours must be an integer >= 0") as err:
+        AnomalyDetector(model="ensemble", neighbours=bad).fit(local_anomaly)
+    assert "\n" not in str(err.value)

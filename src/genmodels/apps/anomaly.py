@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import DataInfo, Dataset, as_dataset
@@ -81,7 +82,10 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     """model: "vae", "rbm", "gan" or "ensemble". contamination: expected fraction of anomalies, sets
     `threshold_` (PyOD's convention). trim: fraction of the highest-scoring training rows left out of a
     second fit (0 = fit once; use 0 when the training data is known to be clean, e.g. one-class protocols).
-    vae_score: "auto", "bound", "rate" or "both" (see the module doc).
+    vae_score: "auto", "bound", "rate" or "both" (see the module doc). neighbours: k of a k-nearest-neighbour
+    distance on the standardised inputs, a fourth ensemble member for local anomalies (rows inside the data's
+    range but far from their neighbours, which a density model smooths over); 0 = the three families only;
+    used by model="ensemble" only.
     epochs: None picks about 3000 training steps, capped to [5, 100]. model_params: per-family
     hyperparameter overrides, e.g. {"vae": {"latent_dim": 4}}.
 
@@ -89,12 +93,13 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
     images in [0, 1] are used as they are."""
 
     def __init__(self, model: str = "vae", contamination: float = 0.1, trim: float = 0.2, vae_score: str = "auto",
-                 epochs: int | None = None, model_params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
+                 neighbours: int = 0, epochs: int | None = None, model_params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
                  device: str = "auto", verbose: int = 0):
         self.model = model
         self.contamination = contamination
         self.trim = trim
         self.vae_score = vae_score
+        self.neighbours = neighbours
         self.epochs = epochs
         self.model_params = model_params
         self.seed = seed
@@ -112,6 +117,9 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise DataError(f"trim must be in [0, 0.5), got {self.trim!r}")
         if self.vae_score not in VAE_SCORES:
             raise DataError(f"vae_score must be one of {', '.join(VAE_SCORES)}, got {self.vae_score!r}")
+        if isinstance(self.neighbours, bool) or not isinstance(self.neighbours, (int, np.integer)) \
+                or self.neighbours < 0:
+            raise DataError(f"neighbours must be an integer >= 0, got {self.neighbours!r}")
         x = as_dataset(X, what="X").X
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         self.row_shape_ = tuple(x.shape[1:])
@@ -125,6 +133,8 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             if self.trim:
                 scores = self._fit_family(name, x, keep=scores <= np.quantile(scores, 1 - self.trim))
             train_scores[name] = scores
+        if self.model == "ensemble" and self.neighbours:
+            train_scores["knn"] = self._fit_knn(x)
         self.score_stats_ = {n: robust_stats(s) for n, s in train_scores.items()}
         self.decision_scores_ = self._combine(train_scores)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
@@ -140,6 +150,24 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
         scaled = self._scaled(rows, name)
         self.models_[name] = self._make(name, scaled).fit(scaled)
         return self._family_score(name, self._scaled(x, name), fit_stats=True)
+
+    def _fit_knn(self, x: np.ndarray) -> np.ndarray:
+        """The k-NN member: scaled like the vectors the families see (images flattened as they are); a training
+        row's distance to its k nearest *other* training rows (scikit-learn leaves the row itself out)."""
+        rows = x.reshape(len(x), -1)
+        scale = rows.std(0)
+        self.scalers_["knn"] = (rows.mean(0), np.where(scale > 1e-8, scale, 1.0))
+        scaled = self._knn_scaled(rows)
+        k = min(int(self.neighbours), len(rows) - 1)
+        self.knn_ = NearestNeighbors(n_neighbors=k).fit(scaled)
+        return self.knn_.kneighbors()[0].mean(1)
+
+    def _knn_scaled(self, x: np.ndarray) -> np.ndarray:
+        rows = x.reshape(len(x), -1)
+        if self.images_:
+            return rows.astype(np.float32)
+        mean, scale = self.scalers_["knn"]
+        return np.clip((rows - mean) / scale, -10, 10).astype(np.float32)
 
     def _make(self, name: str, rows: np.ndarray):
         """The family's own anomaly recipe for data like `rows` (`recommended(..., task="anomaly")`), under the
@@ -184,7 +212,10 @@ class AnomalyDetector(OutlierMixin, BaseEstimator):
             raise DataError(f"X has {int(np.prod(x.shape[1:]))} features per row, but the detector was fitted "
                             f"with {self.n_features_in_}")
         x = x.reshape(len(x), *self.row_shape_) if self.images_ else x.reshape(len(x), -1)
-        return self._combine({n: self._family_score(n, self._scaled(x, n)) for n in self.families_})
+        scores = {n: self._family_score(n, self._scaled(x, n)) for n in self.families_}
+        if "knn" in self.score_stats_:
+            scores["knn"] = self.knn_.kneighbors(self._knn_scaled(x))[0].mean(1)
+        return self._combine(scores)
 
     def predict(self, X) -> np.ndarray:
         """1 for anomalies (score above threshold_), 0 for normal rows (PyOD's convention)."""
