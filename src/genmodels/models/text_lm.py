@@ -25,7 +25,7 @@ class TextLM(TextModel):
     _parameter_constraints: ClassVar[dict[str, list]] = dict(SHARED_CONSTRAINTS)
 
     def __init__(self, embed_dim: int = 256, hidden_dim: int = 256, cell: str = "lstm", max_vocab: int | None = 10000,
-                 min_count: int = 1, max_len: int = 100, dropout: float = 0.3, lr: float = 2e-3,
+                 min_count: int = 1, max_len: int = 100, dropout: float = 0.0, lr: float = 2e-3,
                  grad_clip: float = 5.0, precision: str = "fp32", epochs: int = 10, batch_size: int = 64,
                  seed: int = 0, device: str = "auto", verbose: int = 1, checkpoint_every: int = 0,
                  sample_every: int = 0):

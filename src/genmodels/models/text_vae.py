@@ -54,8 +54,8 @@ class TextVAE(TextModel):
     }
 
     def __init__(self, latent_dim: int = 32, embed_dim: int = 256, hidden_dim: int = 256, cell: str = "lstm",
-                 max_vocab: int | None = 10000, min_count: int = 1, max_len: int = 100, dropout: float = 0.3,
-                 kl_anneal: str = "linear", kl_steps: int = 2000, word_dropout: float = 0.0, free_bits: float = 0.1,
+                 max_vocab: int | None = 10000, min_count: int = 1, max_len: int = 100, dropout: float = 0.0,
+                 kl_anneal: str = "linear", kl_steps: int = 200, word_dropout: float = 0.0, free_bits: float = 0.1,
                  lr: float = 2e-3, grad_clip: float = 5.0, iwae_k: int = 100, precision: str = "fp32",
                  epochs: int = 10, batch_size: int = 64, seed: int = 0, device: str = "auto", verbose: int = 1,
                  checkpoint_every: int = 0, sample_every: int = 0):
