@@ -96,7 +96,7 @@ def check_sentences(lines: Sequence[str], what: str, max_tokens: int = MAX_TOKEN
         words = line.split()
         if len(words) > max_tokens:
             raise DataError(f"{what}: line {number} has {len(words)} words, more than the maximum {max_tokens} "
-                            "(split it, or raise max_len)")
+                            "(split the line; a model's max_len sets its own limit)")
         if words:
             sentences.append(" ".join(words))
     if not sentences:
@@ -123,6 +123,9 @@ def as_sentences(X, what: str = "X", max_tokens: int = MAX_TOKENS) -> list[str]:
             raise DataError(f"{what}: give a list of sentences or a 'text:FILE' spec, got the string {X[:40]!r}")
         return read_text_file(X[5:], max_tokens)
     if isinstance(X, np.ndarray):
+        if X.dtype.kind not in "OUS":
+            raise DataError(f"{what}: a text model trains on sentences (a list of str or text:FILE), "
+                            f"not numeric rows of shape {X.shape}")
         X = X.reshape(-1).tolist()
     if not isinstance(X, list | tuple):
         raise DataError(f"{what}: give a list of sentences (str) or a 'text:FILE' spec, got {type(X).__name__}")
