@@ -147,7 +147,7 @@ class TextVAE(TextModel):
         """log p(x, z_i) - log q(z_i | x) for k posterior draws z_i, (k, B), on one trimmed batch."""
         net = self.module_
         mean, logvar = net.encode(tokens)
-        chunk = max(1, min(k, 4096 // len(tokens)))
+        chunk = max(1, min(k, 512 // len(tokens)))  # 512 decoded rows at a time: logits are rows x T x V
         out = []
         for start in range(0, k, chunk):
             m = min(chunk, k - start)
@@ -162,7 +162,7 @@ class TextVAE(TextModel):
     def _scored(self, tokens: torch.Tensor, k: int, reduce) -> torch.Tensor:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))  # the same sentences always get the same score
-            return self._by_length(tokens, lambda t: reduce(self._log_weights(t, k)), batch_size=64)
+            return self._by_length(tokens, lambda t: reduce(self._log_weights(t, k)), batch_size=32)
 
     def _log_p(self, tokens: torch.Tensor, k: int | None) -> torch.Tensor:
         k = int(k or self.iwae_k)
