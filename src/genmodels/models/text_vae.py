@@ -147,7 +147,7 @@ class TextVAE(TextModel):
         """log p(x, z_i) - log q(z_i | x) for k posterior draws z_i, (k, B), on one trimmed batch."""
         net = self.module_
         mean, logvar = net.encode(tokens)
-        chunk = max(1, min(k, 512 // len(tokens)))  # 512 decoded rows at a time: logits are rows x T x V
+        chunk = max(1, min(k, 8192 // tokens.numel()))  # <= 8192 tokens at a time: logits are rows x T x V
         out = []
         for start in range(0, k, chunk):
             m = min(chunk, k - start)
