@@ -72,7 +72,7 @@ class TextModel(TrainedModel):
     def _trim(tokens: torch.Tensor) -> torch.Tensor:
         return tokens[:, : int(lengths_of(tokens).max())]
 
-    def _by_length(self, tokens: torch.Tensor, fn, batch_size: int = 256) -> torch.Tensor:
+    def _by_length(self, tokens: torch.Tensor, fn, batch_size: int = 64) -> torch.Tensor:
         """fn over batches of rows sorted by length (little padding), results back in the input order."""
         self.module_.eval()
         order = torch.argsort(lengths_of(tokens), stable=True)
