@@ -55,6 +55,12 @@ def ratings_table():
     return pd.DataFrame({"user": users[keep], "item": items[keep], "rating": rating[keep]}), None
 
 
+def sentences():
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "park", "big"]
+    return [" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(40)], None
+
+
 @dataclass
 class Case:
     data: Callable[[], tuple[Any, Any]]
@@ -77,6 +83,10 @@ CASES: dict[str, Case] = {
     "tabular": Case(mixed_table, {"epochs": 3, "batch_size": 60, "pac": 10}, [pd.DataFrame()]),
     "tabular_gan": Case(mixed_table, {"epochs": 3, "batch_size": 60, "pac": 10}, [pd.DataFrame()]),
     "tabular_vae": Case(mixed_table, {"epochs": 3, "batch_size": 60}, [pd.DataFrame()]),
+    "textvae": Case(sentences, {"latent_dim": 2, "embed_dim": 8, "hidden_dim": 8, "epochs": 3, "batch_size": 16,
+                                "iwae_k": 4, "max_len": 10}, [[], ["   "], "text:/nonexistent.txt", [3.0]]),
+    "textlm": Case(sentences, {"embed_dim": 8, "hidden_dim": 8, "epochs": 3, "batch_size": 16, "max_len": 10},
+                   [[], ["   "], "text:/nonexistent.txt", [3.0]]),
 }
 # families whose data are not arrays: what `fit` gets besides X
 NAMES = sorted(FAMILIES)
@@ -98,12 +108,12 @@ def fit(model, name: str, **kwargs):
     return model.fit(X, y, **kwargs) if y is not None else model.fit(X, **kwargs)
 
 
-def outputs(model) -> list:
-    """What the fitted model gives for a fixed seed: samples (arrays or a table) or predictions."""
+def outputs(model, name: str) -> list:
+    """What the fitted model gives for a fixed seed: samples (arrays, a table or sentences) or predictions."""
     if model.supports("sample"):
         out = [model.sample(6, seed=5)]
         if model.supports("transform"):
-            out.append(model.transform(digits_small()[0][:6]))
+            out.append(model.transform(case(name).data()[0][:6]))
         return out
     if model.supports("recommend"):
         return [model.predict(np.arange(5), np.arange(5))]
@@ -183,7 +193,7 @@ def test_fit_save_load_gives_the_same_outputs(name, tmp_path):
     model.save(tmp_path / "run")
     loaded = load(tmp_path / "run")
     assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
-    assert_same(outputs(model), outputs(loaded))
+    assert_same(outputs(model, name), outputs(loaded, name))
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if "likelihood" in FAMILIES[n].capabilities])
@@ -191,7 +201,7 @@ def test_log_likelihood_is_one_result_type(name):
     from genmodels.models import LikelihoodEstimate
 
     model = fit(make(name), name)
-    est = model.log_likelihood(digits_small()[0][:50])
+    est = model.log_likelihood(case(name).data()[0][:50])
     assert isinstance(est, LikelihoodEstimate) and np.isfinite(est.mean) and est.method in ("exact", "ais", "iwae")
     assert float(est) == est.mean == float(np.asarray(est))  # usable wherever a number is
     assert est.interval[0] <= est.mean <= est.interval[1]

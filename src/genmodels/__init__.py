@@ -6,6 +6,8 @@ from .apps.anomaly import AnomalyDetector
 from .data import Dataset, load_dataset
 from .errors import DataError, TrainingDiverged
 from .models import DBN, GAN, RBM, VAE, PerClassModel, RatingsRBM, TabularSynthesizer, load
+from .models.text_lm import TextLM
+from .models.text_vae import TextVAE
 
 __all__ = ["DBN", "GAN", "RBM", "VAE", "AnomalyDetector", "DataError", "Dataset", "PerClassModel", "RatingsRBM",
-           "TabularSynthesizer", "TrainingDiverged", "__version__", "load", "load_dataset"]
+           "TabularSynthesizer", "TextLM", "TextVAE", "TrainingDiverged", "__version__", "load", "load_dataset"]

@@ -12,7 +12,7 @@ import click
 from . import __version__
 from .apps.detect import DETECTORS, detect_run
 from .apps.evaluate import evaluate_run
-from .apps.sample import sample_run
+from .apps.sample import sample_run, sample_sentences
 from .apps.train import array_families, parse_param_pairs, read_config_file, train_run
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
@@ -25,7 +25,7 @@ def app() -> None:
     pass
 
 
-DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE"
+DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE | text:FILE"
 
 
 PathArg = click.Path(path_type=Path)
@@ -79,7 +79,7 @@ def train(family: str, data: str, out: Path, epochs: int | None, config: Path | 
 @app.command()
 @click.argument("run", type=PathArg)
 @click.option("-n", "n", type=int, default=64, show_default=True, help="number of samples")
-@click.option("--output", "-o", type=PathArg, help="file to write: .png grid, .csv or .npy")
+@click.option("--output", "-o", type=PathArg, help="file to write: .png grid, .csv or .npy (.txt: sentences)")
 @click.option("--csv", type=PathArg, help="write samples as CSV")
 @click.option("--npy", type=PathArg, help="write samples as .npy")
 @click.option("--label", help="class label for a conditional model")
@@ -89,6 +89,10 @@ def sample(run: Path, n: int, output: Path | None, csv: Path | None, npy: Path |
            seed: int | None, quiet: bool) -> None:
     """Draw samples from a trained model (a table model writes a CSV with the table's columns)."""
     targets = [p for p in (output, csv, npy) if p is not None]
+    if not targets:  # a sentence model prints its sentences (any other model needs a file)
+        for sentence in sample_sentences(run, n, seed=seed):
+            click.echo(sentence)
+        return
     if len(targets) != 1:
         raise DataError("give exactly one of -o FILE(.png|.csv|.npy), --csv FILE, --npy FILE")
     target = targets[0]

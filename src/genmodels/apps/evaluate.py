@@ -23,6 +23,10 @@ def evaluate_model(model, test: Dataset, out_dir: str | Path, train: Dataset | N
                    k: int = 1000) -> dict[str, Any]:
     """The metrics each capability of the model gives on `test` (likelihood, sample quality, classifier
     accuracy, reconstruction); writes metrics.json, PNGs and report.html into out_dir."""
+    if model.supports("text"):
+        from .text_eval import evaluate_text
+
+        return evaluate_text(model, test, out_dir, k)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     X = model.rows_of(test, what=test.name)
@@ -63,7 +67,8 @@ def evaluate_run(run: str | Path, data: str | None = None, split: str = "test", 
         name = str(((config.get("data") if isinstance(config, dict) else None) or {}).get("name", ""))
         data = name.split(" [")[0] or "digits"  # "digits [train]": the spec, then the split
     test = load_dataset(data, split, label=label, binarize=binarize, seed=1)
-    train = load_dataset(data, "train", label=label, binarize=binarize, seed=0) if split == "test" else None
+    train = (load_dataset(data, "train", label=label, binarize=binarize, seed=0)
+             if split == "test" and not model.supports("text") else None)
     return evaluate_model(model, test, out or run, train=train, k=k)
 
 

@@ -37,12 +37,15 @@ def image_rows(model, X: np.ndarray) -> np.ndarray | None:
     return np.asarray(X, np.float32).reshape(len(X), *model.data_shape_)
 
 
-def write_run_report(run_dir: Path, model, metrics: dict[str, Any] | None = None, title: str = "") -> Path:
-    """(Re)write report.html from what the run folder holds."""
+def write_run_report(run_dir: Path, model, metrics: dict[str, Any] | None = None, title: str = "",
+                     extra: list[tuple[str, str]] = ()) -> Path:
+    """(Re)write report.html from what the run folder holds; `extra`: more (heading, html) sections after the
+    metrics (e.g. a text model's samples)."""
     run_dir = Path(run_dir)
     sections = []
     if metrics:
         sections.append(("Metrics", table([{"metric": k, "value": v} for k, v in metrics.items()], "metrics")))
+    sections.extend(extra)
     figures = [(run_dir / "loss_curve.png", "training losses"), (run_dir / "samples.png", "samples"),
                (run_dir / "reconstructions.png", "test rows (top) and their reconstructions (bottom)"),
                (run_dir / "filters.png", "first-layer weights (filters)")]

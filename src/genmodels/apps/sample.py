@@ -13,14 +13,14 @@ from ..errors import DataError
 from ..io import write_bytes, write_text
 from ..models import TrainedModel, load
 
-KINDS = ("png", "csv", "npy")
+KINDS = ("png", "csv", "npy", "txt")
 
 
 def output_kind(output: str | Path, kind: str | None = None) -> str:
     """The file type to write: `kind` when given, else the output's suffix (.png, .csv or .npy)."""
     kind = (kind or Path(output).suffix.lstrip(".")).lower()
     if kind not in KINDS:
-        raise DataError(f"{output}: unknown output type; use .png, .csv or .npy")
+        raise DataError(f"{output}: unknown output type; use .png, .csv, .npy (or .txt for sentences)")
     return kind
 
 
@@ -36,6 +36,12 @@ def sample_run(run: str | Path | TrainedModel, n: int, output: str | Path, *, la
     name = type(model).__name__
     if not model.supports("sample"):
         raise DataError(f"{run}: a {name} model does not sample new rows")
+    if model.supports("text"):
+        if kind != "txt":
+            raise DataError(f"{output}: a {name} model makes sentences; write a .txt (one a line)")
+        sentences = sample_sentences(model, n, seed=seed)
+        write_text(output, "".join(s + "\n" for s in sentences))
+        return sentences
     if model.supports("table"):
         if kind != "csv":
             raise DataError(f"{output}: a {name} model makes tables; write a .csv")
@@ -75,3 +81,13 @@ def _class_of(model, label: str | None):
             return c
     known = ", ".join(str(c) for c in model.classes_[:20])
     raise DataError(f"--label {label!r}: unknown class; the model knows {known}")
+
+
+def sample_sentences(run: str | Path | TrainedModel, n: int, *, seed: int | None = None,
+                     temperature: float = 1.0) -> list[str]:
+    """n sentences from a sentence model ("text" capability) saved in `run`: what `genmodels sample RUN -n N`
+    prints when no output file is given."""
+    model = run if isinstance(run, TrainedModel) else load(run)
+    if not model.supports("text"):
+        raise DataError("give exactly one of -o FILE(.png|.csv|.npy), --csv FILE, --npy FILE")
+    return model.sample(n, temperature, seed=seed)

@@ -23,10 +23,11 @@ _RUN_OUTPUTS = ("metrics.json", "reconstructions.png", "filters.png", "loss_curv
 
 
 def array_families() -> list[str]:
-    """The registered families that train on data arrays (`--data`): not the table or ratings models, which
-    have their own commands (synth, recommend)."""
+    """The registered families that `train` fits on a `--data` spec: the array families and the sentence
+    models (text:FILE); not the table or ratings models, which have their own commands (synth, recommend)."""
     return sorted(name for name, cls in FAMILIES.items()
-                  if issubclass(cls, ArrayModel) and not {"table", "recommend"} & cls.capabilities)
+                  if (issubclass(cls, ArrayModel) and not {"table", "recommend"} & cls.capabilities)
+                  or "text" in cls.capabilities)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Data specs shared by Python and the CLI: digits, mnist:DIR, csv:FILE, parquet:FILE, images:DIR, npz:FILE, npy:FILE.
+"""Data specs shared by Python and the CLI: digits, mnist:DIR, csv:FILE, parquet:FILE, images:DIR, npz:FILE, npy:FILE,
+text:FILE (one sentence a line; data/text.py).
 
 Each loader returns a validated Dataset; `split` picks the train or test part (MNIST has its own split, the others
 a fixed, stratified 80/20 split so that `train` and `evaluate` on the same spec never share rows).
@@ -36,7 +37,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if spec == "digits":
         return "digits", ""
     kind, sep, path = spec.partition(":")
-    if sep and kind in {"mnist", "csv", "parquet", "images", "npz", "npy"}:
+    if sep and kind in {"mnist", "csv", "parquet", "images", "npz", "npy", "text"}:
         if not path:
             raise DataError(f"data spec {spec!r}: missing the path after '{kind}:'")
         return kind, path
@@ -47,7 +48,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if Path(spec).is_dir():
         return "images", spec
     raise DataError(
-        f"unknown data spec {spec!r}: use digits, mnist:DIR, csv:FILE, parquet:FILE, images:DIR, npz:FILE or npy:FILE"
+        f"unknown data spec {spec!r}: use digits, mnist:DIR, csv:FILE, parquet:FILE, images:DIR, npz:FILE, npy:FILE or text:FILE"
     )
 
 
@@ -59,6 +60,10 @@ def load_dataset(spec: str, split: str = "train", *, label: str | None = None, b
     kind, path = parse_spec(spec)
     if kind == "mnist":
         data = load_mnist(path, split)
+    elif kind == "text":  # one file is one split: the train and test sentences come as separate files
+        from .text import load_text
+
+        data = load_text(path)
     else:
         loader = {"digits": lambda _: load_digits(), "csv": lambda p: load_table(p, label, "csv"),
                   "parquet": lambda p: load_table(p, label, "parquet"), "images": load_image_folder,

@@ -16,12 +16,15 @@ from .rbm import RBM
 from .rbm_cf import RatingsRBM
 from .tabular import TabularSynthesizer
 from .tabular_base import TabularBase
+from .text_lm import TextLM
+from .text_vae import TextVAE
 from .tvae import TabularVAE
 from .vae import VAE
 
 FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
                                              "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer,
                                              "tabular_gan": TabularGAN, "tabular_vae": TabularVAE}
+FAMILIES.update(textvae=TextVAE, textlm=TextLM)  # sentences (text:FILE)
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -42,4 +45,4 @@ def load(path: str | Path) -> TrainedModel:
 
 
 __all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "LikelihoodEstimate", "PerClassModel",
-           "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TrainedModel", "load"]
+           "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TextLM", "TextVAE", "TrainedModel", "load"]

@@ -50,6 +50,7 @@ CAPABILITIES = frozenset({
     "partial_fit",  # partial_fit(X): one more epoch
     "recommend",    # predict(user, item) / recommend(user)
     "table",        # fit(DataFrame) / sample -> DataFrame
+    "text",         # fit(sentences or text:FILE) / sample -> list of str; text_metrics(sentences)
 })
 
 
@@ -161,9 +162,10 @@ class TrainedModel(BaseEstimator):
             raise DataError("precision='fp16' needs a CUDA device (its gradient scaler is CUDA's); use 'bf16' on CPU")
         return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
-    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def _update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None = None) -> None:
         """The one update path: zero-grad, backward (scaled for fp16), the gradient average across torchrun
-        ranks, the optimizer step. The gradients are those of the optimizer's parameters."""
+        ranks, optionally clipping the gradients' total norm to `clip_norm` (recurrent nets), the optimizer
+        step. The gradients are those of the optimizer's parameters."""
         optimizer.zero_grad(set_to_none=True)
         scaler = self._grad_scaler()
         with torch.autocast(self.device_.type, enabled=False):  # backward runs in the forward's dtypes anyway
@@ -171,6 +173,11 @@ class TrainedModel(BaseEstimator):
         if is_distributed():
             all_reduce_mean([p.grad for group in optimizer.param_groups for p in group["params"]
                              if p.grad is not None])
+        if clip_norm:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                           float(clip_norm))
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()

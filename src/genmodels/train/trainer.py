@@ -209,7 +209,9 @@ class Trainer:
         first_step = state["step"]
         try:
             for epoch in range(state["epoch"], epochs):
-                order = epoch_order(model.seed, epoch, len(X))
+                order_of = getattr(model, "_epoch_order", None)  # e.g. text: batches bucketed by length
+                order = (order_of(epoch, len(X), self.world) if order_of is not None
+                         else epoch_order(model.seed, epoch, len(X)))
                 order = order[self.rank: per_rank * self.world: self.world].to(device)
                 sums: dict[str, Any] = state["sums"]
                 for b in range(state["step_in_epoch"], steps_per_epoch):
