@@ -8,6 +8,7 @@ from ..errors import DataError
 from ..io import read_json
 from .array import ArrayModel
 from .base import CAPABILITIES, CONFIG, WEIGHTS, LikelihoodEstimate, TrainedModel
+from .convrbm import ConvRBM
 from .ctgan import TabularGAN
 from .dbn import DBN
 from .gan import GAN
@@ -22,6 +23,7 @@ from .vae import VAE
 FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
                                              "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer,
                                              "tabular_gan": TabularGAN, "tabular_vae": TabularVAE}
+FAMILIES["convrbm"] = ConvRBM
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -41,5 +43,5 @@ def load(path: str | Path) -> TrainedModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "LikelihoodEstimate", "PerClassModel",
+__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "ConvRBM", "LikelihoodEstimate", "PerClassModel",
            "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TrainedModel", "load"]
