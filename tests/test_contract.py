@@ -79,6 +79,8 @@ CASES: dict[str, Case] = {
     "tabular_vae": Case(mixed_table, {"epochs": 3, "batch_size": 60}, [pd.DataFrame()]),
     "convrbm": Case(digits_small, {"n_filters": 4, "filter_size": 3, "batch_size": 32, "epochs": 3,
                                    "persistent": True, "burn_in": 20, "ais_betas": 100}, [EMPTY, NAN]),
+    "convdbn": Case(digits_small, {"n_filters": (4, 4), "filter_size": (3, 2), "pool": (2, 1), "batch_size": 32,
+                                   "epochs": 2, "burn_in": 20}, [EMPTY, NAN]),
 }
 # families whose data are not arrays: what `fit` gets besides X
 NAMES = sorted(FAMILIES)
@@ -249,7 +251,8 @@ CHECK_PARAMS = {"vae": {"hidden_dims": (8,), "latent_dim": 2, "likelihood": "gau
                 "gan": {"hidden_dims": (8, 8), "latent_dim": 2},
                 "rbm": {"n_hidden": 4, "visible": "gaussian"},
                 "dbn": {"layers": (4,), "pretrain_epochs": 1},
-                "convrbm": {"n_filters": 2, "filter_size": 2, "visible": "gaussian", "burn_in": 5}}
+                "convrbm": {"n_filters": 2, "filter_size": 2, "visible": "gaussian", "burn_in": 5},
+                "convdbn": {"n_filters": (2,), "filter_size": (2,), "pool": (2,), "visible": "gaussian", "burn_in": 5}}
 # the checks that cannot apply, each with the reason
 OWN_WORDING = "genmodels' errors are one DataError line in its own words, not the messages scikit-learn matches"
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {

@@ -8,6 +8,7 @@ from ..errors import DataError
 from ..io import read_json
 from .array import ArrayModel
 from .base import CAPABILITIES, CONFIG, WEIGHTS, LikelihoodEstimate, TrainedModel
+from .convdbn import ConvDBN
 from .convrbm import ConvRBM
 from .ctgan import TabularGAN
 from .dbn import DBN
@@ -23,7 +24,7 @@ from .vae import VAE
 FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
                                              "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer,
                                              "tabular_gan": TabularGAN, "tabular_vae": TabularVAE}
-FAMILIES["convrbm"] = ConvRBM
+FAMILIES.update(convrbm=ConvRBM, convdbn=ConvDBN)
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -43,5 +44,5 @@ def load(path: str | Path) -> TrainedModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "ConvRBM", "LikelihoodEstimate", "PerClassModel",
+__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "ConvDBN", "ConvRBM", "LikelihoodEstimate", "PerClassModel",
            "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TrainedModel", "load"]

@@ -113,7 +113,8 @@ class ConvRBM(ArrayModel):
     # --- fitting -------------------------------------------------------------------------------------------
     def _validate_fit(self, X, y) -> Dataset:
         data = super()._validate_fit(X, y)
-        self.image_shape_ = image_shape_of(self.data_shape_)
+        given = getattr(self, "_given_image_shape", None)  # a ConvDBN's upper layers: flat maps of known shape
+        self.image_shape_ = tuple(given) if given is not None else image_shape_of(self.data_shape_)
         x = data.X.reshape(len(data), *self.image_shape_)
         self._fit_stats = None
         if self._gaussian:  # per-channel standardisation, once, here; the model keeps the statistics
