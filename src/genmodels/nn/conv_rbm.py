@@ -86,18 +86,34 @@ class ConvRBMNet(nn.Module):
         """I = W * v + c, shaped (N, K, H', W')."""
         return F.conv2d(v, self.weight, self.hidden_bias)
 
+    def _grid(self, x: torch.Tensor, fill: float) -> torch.Tensor:
+        """(N, K, H', W') -> a (N, K, Hb, pool, Wb, pool) view (no copy when pool divides the maps)."""
+        p = self.pool
+        n, k, h, w = x.shape
+        hb, wb = math.ceil(h / p), math.ceil(w / p)
+        if hb * p != h or wb * p != w:
+            x = F.pad(x, (0, wb * p - w, 0, hb * p - h), value=fill)
+        return x.view(n, k, hb, p, wb, p)
+
+    def _ungrid(self, x: torch.Tensor) -> torch.Tensor:
+        n, k, hb, p, wb, _ = x.shape
+        h, w = self.detection_shape
+        out = x.reshape(n, k, hb * p, wb * p)
+        return out if (hb * p, wb * p) == (h, w) else out[:, :, :h, :w]
+
     def hidden_probs(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(P(h = 1 | v) per detection unit, P(pooling unit on | v) per block) from the total input."""
         if self.pool == 1:
             probs = torch.sigmoid(inputs)
             return probs, probs
-        blocks = self._blocks(inputs, -math.inf)
-        top = blocks.amax(-1, keepdim=True).clamp_min(0.0)  # the 'off' state has input 0
-        e = (blocks - top).exp()
-        off = (-top).exp()
-        denom = e.sum(-1, keepdim=True).add_(off)
+        grid = self._grid(inputs, -math.inf)
+        top = grid.amax((3, 5), keepdim=True).clamp_min_(0.0)  # the 'off' state has input 0
+        e = (grid - top).exp_()
+        off = top.neg_().exp_()
+        denom = e.sum((3, 5), keepdim=True).add_(off)
         probs = e.div_(denom)
-        return self._unblocks(probs), 1.0 - off.squeeze(-1).div(denom.squeeze(-1))
+        return self._ungrid(probs), off.div_(denom).neg_().add_(1.0).view(off.shape[0], off.shape[1], off.shape[2],
+                                                                         off.shape[4])
 
     def sample_hidden(self, inputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """h ~ p(h | v): independent Bernoullis (pool 1), else one draw per block over its units and 'off'."""
@@ -107,12 +123,14 @@ class ConvRBMNet(nn.Module):
         """h ~ p(h | v) given the detection probabilities P(h = 1 | v) (see sample_hidden)."""
         if self.pool == 1:
             return bernoulli(probs, generator)
-        blocks = self._blocks(probs, 0.0)
-        u = _uniform((*blocks.shape[:-1], 1), generator, blocks)
-        cum = blocks.cumsum(-1)
-        chosen = (cum > u).to(blocks.dtype)  # the first unit whose cumulative probability passes u ...
-        onehot = chosen - F.pad(chosen[..., :-1], (1, 0))  # ... none when u is past them all ('off')
-        return self._unblocks(onehot)
+        grid = self._grid(probs, 0.0)
+        n, k, hb, _, wb, _ = grid.shape
+        u = _uniform((n, k, hb, 1, wb, 1), generator, grid)
+        rows = grid.sum(5, keepdim=True)
+        incl = grid.cumsum(5).add_(rows.cumsum(3).sub_(rows))  # cumulative probability in reading order
+        # unit j is on when u falls in [cum_{j-1}, cum_j); none when u is past them all ('off')
+        onehot = (incl > u).logical_and_(incl.sub(grid) <= u).to(grid.dtype)
+        return self._ungrid(onehot)
 
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         """E[v | h]: sigmoid(W^T * h + b), or W^T * h + b for Gaussian visibles."""
@@ -130,9 +148,10 @@ class ConvRBMNet(nn.Module):
         """sum over blocks of log(1 + sum_B exp(beta I)) per row: the hidden units summed out."""
         if self.pool == 1:
             return F.softplus(beta * inputs).sum((1, 2, 3))
-        blocks = self._blocks(beta * inputs, -math.inf)
-        zeros = torch.zeros((*blocks.shape[:-1], 1), dtype=blocks.dtype, device=blocks.device)
-        return torch.logsumexp(torch.cat([zeros, blocks], -1), -1).sum((1, 2, 3))
+        grid = self._grid(beta * inputs, -math.inf)
+        top = grid.amax((3, 5), keepdim=True).clamp_min(0.0)
+        total = (grid - top).exp().sum((3, 5), keepdim=True).add_((-top).exp())
+        return (total.log_().add_(top)).sum((1, 2, 3, 4, 5))
 
     def visible_term(self, v: torch.Tensor) -> torch.Tensor:
         """The energy's visible-only part per row: -b.v (Bernoulli) or 0.5 |v - b|^2 (Gaussian)."""
@@ -187,3 +206,45 @@ def _normal(shape, generator: torch.Generator | None, like: torch.Tensor) -> tor
     if generator is None:
         return torch.randn(shape, dtype=like.dtype, device=like.device)
     return torch.randn(shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
+def pooled_probability(inputs: torch.Tensor, pool: int) -> torch.Tensor:
+    """P(pooling unit on | v) = sigmoid(logsumexp of the block's inputs), differentiable (the CNN's layer)."""
+    if pool == 1:
+        return torch.sigmoid(inputs)
+    n, k, h, w = inputs.shape
+    hb, wb = math.ceil(h / pool), math.ceil(w / pool)
+    x = F.pad(inputs, (0, wb * pool - w, 0, hb * pool - h), value=-math.inf)
+    return torch.sigmoid(torch.logsumexp(x.view(n, k, hb, pool, wb, pool), (3, 5)))
+
+
+class ConvRBMClassifier(nn.Module):
+    """A CNN whose layers compute what a ConvRBM stack's `transform` does (convolution, then the pooled
+    probability of probabilistic max-pooling), a dropout and a softmax layer on top. `from_nets` copies a
+    fitted stack's filters and hidden biases (the pretrained start); otherwise PyTorch's default
+    initialisation (the random start)."""
+
+    def __init__(self, image_shape: tuple[int, int, int], n_filters, filter_sizes, pools, n_classes: int,
+                 dropout: float = 0.5):
+        super().__init__()
+        c, h, w = image_shape
+        self.convs = nn.ModuleList()
+        self.pools = [int(p) for p in pools]
+        for k, f, p in zip(n_filters, filter_sizes, self.pools, strict=True):
+            fh, fw = min(int(f), h), min(int(f), w)
+            self.convs.append(nn.Conv2d(c, int(k), (fh, fw)))
+            c, h, w = int(k), math.ceil((h - fh + 1) / p), math.ceil((w - fw + 1) / p)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(c * h * w, n_classes)
+
+    def load_nets(self, nets) -> ConvRBMClassifier:
+        with torch.no_grad():
+            for conv, net in zip(self.convs, nets, strict=True):
+                conv.weight.copy_(net.weight)
+                conv.bias.copy_(net.hidden_bias)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, p in zip(self.convs, self.pools, strict=True):
+            x = pooled_probability(conv(x), p)
+        return self.head(self.dropout(x.flatten(1)))
