@@ -130,3 +130,32 @@ def test_colour_images_and_the_convdbn_stack():
     np.testing.assert_allclose(dbn.transform(rgb[:4]), dbn.layers_[1].transform(maps.reshape(4, -1)), rtol=1e-5)
     assert dbn.transform(rgb[:4]).shape == (4, 4 * 3 * 3)
     assert dbn.reconstruct(rgb[:2]).shape == (2, 3, 10, 10)
+
+
+def test_pretrain_command_runs_end_to_end_on_digits(tmp_path, capsys):
+    import json
+
+    from genmodels.cli import main
+
+    out = tmp_path / "pretrain"
+    argv = ["pretrain", "--data", "digits", "--labels", "20,50", "--seeds", "0,1", "-o", str(out),
+            "--finetune-epochs", "3", "-p", "epochs=1", "-q"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "labels\tseed\tpretrained_acc\trandom_acc" and len(printed.splitlines()) == 6
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["labels"], r["seed"]) for r in results["rows"]] == [(20, 0), (20, 1), (50, 0), (50, 1)]
+    assert all(0 <= r["pretrained_acc"] <= 1 and 0 <= r["random_acc"] <= 1 for r in results["rows"])
+    assert results["convdbn"]["epochs"] == 1 and (out / "filters.png").stat().st_size > 0
+    assert (out / "accuracy.png").stat().st_size > 0
+    assert main(argv) == 2  # an existing OUT is refused ...
+    assert "already holds" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0  # ... unless --overwrite
+
+
+def test_train_command_writes_the_filters_into_the_run_report(tmp_path):
+    from genmodels.cli import main
+
+    assert main(["train", "convrbm", "--data", "digits", "-o", str(tmp_path / "run"), "--epochs", "1", "-q"]) == 0
+    assert (tmp_path / "run" / "filters.png").exists()
+    assert "filters" in (tmp_path / "run" / "report.html").read_text()
