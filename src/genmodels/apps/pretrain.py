@@ -38,12 +38,18 @@ def pretrain_model(train: Dataset, params: dict[str, Any] | None = None, seed: i
 def finetune(dbn: ConvDBN | None, like: ConvDBN, X: torch.Tensor, y: np.ndarray, n_classes: int, seed: int,
              epochs: int | None = None, batch_size: int = 32, lr: float = FINETUNE_LR,
              deadline: float | None = None, steps: int = FINETUNE_STEPS) -> ConvRBMClassifier:
-    """Fine-tune the CNN shaped like `like`'s stack on (X, y): from `dbn`'s filters, or from a random start when
-    dbn is None. Adam with a cosine-decayed learning rate; stops early at `deadline` (perf_counter time)."""
+    """Fine-tune the CNN shaped like `like`'s stack on (X, y): from `dbn`'s filters and biases, or when dbn is
+    None from random filters (PyTorch's default) with the biases a ConvRBM starts from. Adam with a cosine-decayed learning rate; stops early at `deadline` (perf_counter time)."""
     torch.manual_seed(seed)
     net = ConvRBMClassifier(like.image_shape_, like.n_filters, like.filter_size, like.pool, n_classes)
     if dbn is not None:
         net.load_nets(dbn.module_)
+    else:  # random filters, but the hidden biases a ConvRBM starts from (PyTorch's default biases saturate the
+        # pooled sigmoids, and the CNN then stays at chance for thousands of updates)
+        t = float(like.sparsity_target)
+        with torch.no_grad():
+            for conv, p in zip(net.convs, net.pools, strict=True):
+                conv.bias.fill_(math.log(t / (p * p * (1 - t))))
     net = net.to(X.device)
     labels = torch.as_tensor(y, dtype=torch.long, device=X.device)
     epochs = int(epochs or epochs_for(steps, batch_size, len(X), 3, 200))
