@@ -169,10 +169,10 @@ def test_sample_a_table_model_writes_its_columns(tmp_path, capsys):
 
 
 def test_train_offers_array_families_only(capsys):
-    assert set(array_families()) == {"vae", "gan", "rbm", "dbn", "textlm", "textvae"}  # text: --data text:FILE
+    assert set(array_families()) == {"vae", "gan", "rbm", "dbn", "convrbm", "convdbn", "textlm", "textvae"}
     assert main(["train", "--help"]) == 0
     usage = capsys.readouterr().out
-    assert "{dbn|gan|rbm|textlm|textvae|vae}" in usage
+    assert "{convdbn|convrbm|dbn|gan|rbm|textlm|textvae|vae}" in usage
     for family in ("tabular", "rbm_cf"):
         assert main(["train", family, "--out", "x"]) == 2
     with pytest.raises(DataError, match="unknown array family"):

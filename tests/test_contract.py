@@ -87,6 +87,10 @@ CASES: dict[str, Case] = {
                                 "iwae_k": 4, "max_len": 10}, [[], ["   "], "text:/nonexistent.txt", [3.0]]),
     "textlm": Case(sentences, {"embed_dim": 8, "hidden_dim": 8, "epochs": 3, "batch_size": 16, "max_len": 10},
                    [[], ["   "], "text:/nonexistent.txt", [3.0]]),
+    "convrbm": Case(digits_small, {"n_filters": 4, "filter_size": 3, "batch_size": 32, "epochs": 3,
+                                   "persistent": True, "burn_in": 20, "ais_betas": 100}, [EMPTY, NAN]),
+    "convdbn": Case(digits_small, {"n_filters": (4, 4), "filter_size": (3, 2), "pool": (2, 1), "batch_size": 32,
+                                   "epochs": 2, "burn_in": 20}, [EMPTY, NAN]),
 }
 # families whose data are not arrays: what `fit` gets besides X
 NAMES = sorted(FAMILIES)
@@ -256,7 +260,9 @@ def test_bad_input_is_a_data_error(name):
 CHECK_PARAMS = {"vae": {"hidden_dims": (8,), "latent_dim": 2, "likelihood": "gaussian"},
                 "gan": {"hidden_dims": (8, 8), "latent_dim": 2},
                 "rbm": {"n_hidden": 4, "visible": "gaussian"},
-                "dbn": {"layers": (4,), "pretrain_epochs": 1}}
+                "dbn": {"layers": (4,), "pretrain_epochs": 1},
+                "convrbm": {"n_filters": 2, "filter_size": 2, "visible": "gaussian", "burn_in": 5},
+                "convdbn": {"n_filters": (2,), "filter_size": (2,), "pool": (2,), "visible": "gaussian", "burn_in": 5}}
 # the checks that cannot apply, each with the reason
 OWN_WORDING = "genmodels' errors are one DataError line in its own words, not the messages scikit-learn matches"
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {

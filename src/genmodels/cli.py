@@ -336,6 +336,38 @@ def augment(data: str, models: str, budgets: str, ratios: str, epochs: int | Non
 
 
 @app.command()
+@click.option("--data", "-d", required=True, help=DATA_HELP + " (labelled images)")
+@click.option("--labels", default="100,1000", show_default=True, help="labelled training images per fine-tuning run")
+@click.option("--seeds", default="0,1,2", show_default=True, help="seeds (labelled subset, CNN start, batch order)")
+@click.option("--out", "-o", type=PathArg, required=True, help="folder for results.json, filters.png, accuracy.png")
+@click.option("--budget", "-b", type=float, help="seconds in all (half pretraining, half fine-tuning)")
+@click.option("--finetune-epochs", type=int, help="fine-tuning epochs (default: about 2000 updates)")
+@click.option("--param", "-p", multiple=True, help="ConvDBN hyperparameter key=value (repeatable)")
+@click.option("--overwrite", is_flag=True, help="replace the results the folder already holds")
+@click.option("--quiet", "-q", is_flag=True, help="print only the final table")
+def pretrain(data: str, labels: str, seeds: str, out: Path, budget: float | None, finetune_epochs: int | None,
+             param: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
+    """CNN test accuracy from ConvDBN-pretrained filters (unsupervised, on every training image) and from a
+    random start, fine-tuned on N labelled images, per label budget and seed."""
+    from .apps.pretrain import format_table, pretrain_run
+
+    label_list, seed_list = _number_list(labels, int, "--labels"), _number_list(seeds, int, "--seeds")
+    if (out / "results.json").exists() and not overwrite:  # refused before any data is read
+        raise DataError(f"{out} already holds pretraining results; choose another folder or overwrite it "
+                        "(--overwrite)")
+    train_set, test_set = load_dataset(data, "train"), load_dataset(data, "test")
+
+    def progress(row: dict[str, Any]) -> None:
+        if not quiet:
+            click.echo(format_table([row]).splitlines()[1])
+
+    summary = pretrain_run(train_set, test_set, out, label_list, seed_list, budget, parse_param_pairs(param),
+                           finetune_epochs, overwrite=overwrite, quiet=quiet, progress=progress)
+    click.echo(format_table(summary["rows"]))
+    click.echo(f"wrote {out / 'results.json'}, {out / 'filters.png'} and {out / 'accuracy.png'}")
+
+
+@app.command()
 @click.argument("file", type=PathArg)
 @click.option("--rows", "-n", type=int, required=True, help="number of synthetic rows to write")
 @click.option("--output", "-o", type=PathArg, required=True, help="synthetic CSV to write (report next to it)")

@@ -111,5 +111,10 @@ def write_filters(model, out_dir: Path) -> None:
     if weights is None or len(model.data_shape_) != 3:
         return
     w = np.asarray(weights)[:100]
+    if w.ndim == 4:  # convolutional filters (n, C, h, w) are images already
+        from .pretrain import write_filters_png
+
+        write_filters_png(w, out_dir / "filters.png")
+        return
     lo, hi = w.min(1, keepdims=True), w.max(1, keepdims=True)
     save_image_grid(out_dir / "filters.png", ((w - lo) / np.maximum(hi - lo, 1e-8)).reshape(len(w), *model.data_shape_))

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..data import load_dataset
 from ..errors import DataError
 from ..io import read_json
@@ -128,6 +130,10 @@ def train_run(family: str, data: str = "digits", out: str | Path | None = None, 
     model.save(out)
     write_loss_curve(out)
     write_samples_grid(out, model)
+    if model.supports("transform") and np.ndim(getattr(model, "components_", None)) == 4:  # learned filters
+        from .evaluate import write_filters
+
+        write_filters(model, out)
     last = {k: v for k, v in model.history_[-1].items() if k != "kind"} if model.history_ else {}
     write_run_report(out, model, {"train_seconds": round(model.train_seconds_, 2), **last})
     return model

@@ -8,6 +8,8 @@ from ..errors import DataError
 from ..io import read_json
 from .array import ArrayModel
 from .base import CAPABILITIES, CONFIG, WEIGHTS, LikelihoodEstimate, TrainedModel
+from .convdbn import ConvDBN
+from .convrbm import ConvRBM
 from .ctgan import TabularGAN
 from .dbn import DBN
 from .gan import GAN
@@ -21,10 +23,12 @@ from .text_vae import TextVAE
 from .tvae import TabularVAE
 from .vae import VAE
 
-FAMILIES: dict[str, type[TrainedModel]] = {"vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN,
-                                             "rbm_cf": RatingsRBM, "tabular": TabularSynthesizer,
-                                             "tabular_gan": TabularGAN, "tabular_vae": TabularVAE}
-FAMILIES.update(textvae=TextVAE, textlm=TextLM)  # sentences (text:FILE)
+FAMILIES: dict[str, type[TrainedModel]] = {
+    "vae": VAE, "gan": GAN, "rbm": RBM, "dbn": DBN, "convrbm": ConvRBM, "convdbn": ConvDBN,  # arrays and images
+    "rbm_cf": RatingsRBM,  # ratings tables
+    "tabular": TabularSynthesizer, "tabular_gan": TabularGAN, "tabular_vae": TabularVAE,  # mixed-type tables
+    "textvae": TextVAE, "textlm": TextLM,  # sentences (text:FILE)
+}
 
 
 def load(path: str | Path) -> TrainedModel:
@@ -44,5 +48,6 @@ def load(path: str | Path) -> TrainedModel:
     return FAMILIES[family]._from_config(config, folder)
 
 
-__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "LikelihoodEstimate", "PerClassModel",
-           "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TextLM", "TextVAE", "TrainedModel", "load"]
+__all__ = ["CAPABILITIES", "DBN", "FAMILIES", "GAN", "RBM", "VAE", "ArrayModel", "ConvDBN", "ConvRBM", "LikelihoodEstimate",
+           "PerClassModel", "RatingsRBM", "TabularBase", "TabularGAN", "TabularSynthesizer", "TabularVAE", "TextLM",
+           "TextVAE", "TrainedModel", "load"]

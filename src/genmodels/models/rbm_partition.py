@@ -98,6 +98,12 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
             h = (rand(n_runs, net.n_hidden) < torch.sigmoid(beta * wx)).float()
             v_logit = (1 - beta) * b_a + beta * torch.addmm(b, h, W)
             v = (rand(n_runs, W.shape[1]) < torch.sigmoid(v_logit)).float()
+    return ais_estimate(log_w, log_z_a)
+
+
+def ais_estimate(log_w: torch.Tensor, log_z_a: float) -> tuple[float, float, float]:
+    """(log Z, log(Z - 3 sd), log(Z + 3 sd)) from the AIS log-weights of the runs and the base model's log Z."""
+    n_runs = len(log_w)
     log_mean_w = torch.logsumexp(log_w, 0) - math.log(n_runs)
     # sd of the mean weight, relative to the mean, computed in log space to avoid overflow
     rel = torch.exp(log_w - torch.logsumexp(log_w, 0)) * n_runs  # w / mean(w)
