@@ -121,6 +121,7 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
     reasons: dict[str, dict[str, str]] = {}
     details: dict[str, dict[str, Any]] = {}
     figures: dict[str, list[tuple[str, str]]] = {}
+    panels: dict[str, tuple[str, str] | None] = {"real": _real_panel(test, out)}
     for i, family in enumerate(families):
         say(f"[{i + 1}/{len(families)}] {family}: training for {budget:g} s")
         phase = Phase(f"compare {family} ({i + 1}/{len(families)})", verbose=0)  # its bars are the phases inside
@@ -129,6 +130,7 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
         m = run.measured
         phase.done(_family_summary(m))
         results[family], reasons[family], details[family], figures[family] = m.values, m.reasons, m.details, m.figures
+        panels[family] = m.panel
     for family, notes in uncredited(results).items():
         reasons[family].update(notes)
     summary = {
@@ -139,9 +141,21 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
         "feature_net_accuracy": None if network is None else network.accuracy, "settings": settings.__dict__,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    write_compare_report(out, summary, figures)
+    write_compare_report(out, summary, figures, panels)
     say(f"report: {out / 'report.html'}")
     return summary
+
+
+def _real_panel(test: Dataset, out: Path) -> tuple[str, str] | None:
+    """The side-by-side figure's first panel: real test images (a row per class when labelled), at the scale
+    of the families' panels."""
+    from ..report.plots import panel_rows, panel_scale, save_image_grid
+
+    if test.X.ndim != 4:
+        return None
+    panel = panel_rows(test.X, test.y)
+    path = save_image_grid(out / "real_test.png", panel, ncol=5, scale=panel_scale(panel))
+    return str(path), "real test images" + (", a row per class" if test.y is not None else "")
 
 
 def _family_summary(m: Measured) -> str:

@@ -32,10 +32,31 @@ def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = 
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = None) -> Path:
+def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = None,
+                    scale: int | None = None) -> Path:
     buf = io.BytesIO()
-    image_grid(images, ncol).save(buf, format="PNG")
+    image_grid(images, ncol, scale).save(buf, format="PNG")
     return write_bytes(path, buf.getvalue())
+
+
+PANEL_PIXELS = 32  # on-screen size of one image in a side-by-side panel: 8x8 digits are drawn 4x
+
+
+def panel_scale(images: np.ndarray) -> int:
+    """The integer (nearest-neighbour) upscaling that draws every panel's images at about PANEL_PIXELS."""
+    h, w = np.asarray(images).shape[-2:]
+    return max(1, PANEL_PIXELS // max(h, w))
+
+
+def panel_rows(images: np.ndarray, labels: np.ndarray | None, per_row: int = 5, rows: int = 10) -> np.ndarray:
+    """Images for a side-by-side panel: with labels, `per_row` of each class in class order (a row per class);
+    without, the first per_row x rows."""
+    images = np.asarray(images)
+    if labels is None:
+        return images[: per_row * rows]
+    labels = np.asarray(labels)
+    picked = [images[np.flatnonzero(labels == c)[:per_row]] for c in np.unique(labels)]
+    return np.concatenate([p for p in picked if len(p) == per_row] or [images[:per_row]])
 
 
 def save_figure(fig, path: str | Path) -> Path:
