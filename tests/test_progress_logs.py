@@ -70,8 +70,8 @@ def test_cli_log_tensorboard_and_quiet_summary_lines(tmp_path, capsys):
     assert code == 0
     assert list((out / "tb").glob("events.out.tfevents.*"))
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and re.fullmatch(r"genmodels: VAE: \d+ steps \(epoch 1 of 1, [\d.k]+ img/s\), "
-                                            r"loss [\d.]+ in [\d.]+ s", lines[0]), lines
+    assert len(lines) == 1 and re.fullmatch(r"genmodels: VAE \([\d.]+ s\): \d+ steps \(epoch 1 of 1, "
+                                            r"[\d.k]+ img/s\), loss [\d.]+", lines[0]), lines
 
 
 def test_time_budget_bar_counts_seconds(digits_binary, monkeypatch, capsys, caplog):

@@ -73,9 +73,9 @@ class Phase:
             self.bar.close()
 
     def done(self, summary: str) -> str:
-        """Close the bar and log the phase's summary line: '<name>: <summary> in <seconds> s'."""
+        """Close the bar and log the phase's summary line: '<name> (<seconds> s): <summary>'."""
         self.close()
-        line = f"{self.name}: {summary} in {self.elapsed:.1f} s"
+        line = f"{self.name} ({self.elapsed:.1f} s): {summary}"
         log.info(line, extra={"bars": self.bar is not None})
         return line
 

@@ -149,12 +149,12 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
 def _real_panel(test: Dataset, out: Path) -> tuple[str, str] | None:
     """The side-by-side figure's first panel: real test images (a row per class when labelled), at the scale
     of the families' panels."""
-    from ..report.plots import panel_rows, panel_scale, save_image_grid
+    from ..report.plots import PANEL_PAD, panel_rows, panel_scale, save_image_grid
 
     if test.X.ndim != 4:
         return None
     panel = panel_rows(test.X, test.y)
-    path = save_image_grid(out / "real_test.png", panel, ncol=5, scale=panel_scale(panel))
+    path = save_image_grid(out / "real_test.png", panel, ncol=5, scale=panel_scale(panel), pad_value=PANEL_PAD)
     return str(path), "real test images" + (", a row per class" if test.y is not None else "")
 
 
@@ -285,7 +285,9 @@ class _FamilyRun:
             self.sampler_kind = f"a class-conditional {cls.__name__}"
 
             def twin(budget: float):
-                return cls(**{**params, "conditional": True}).fit(
+                sampler = cls(**{**params, "conditional": True})
+                sampler._progress_label = f"{self.family.upper()} sampler (compare)"
+                return sampler.fit(
                     X, y, run_dir=self.run_dir / "sampler", overwrite=self.overwrite, time_budget=budget)
             return twin
         per_class = cls.recommended(info, self.budget, task="compare-per-class")

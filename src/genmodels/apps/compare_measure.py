@@ -19,7 +19,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ..models.base import estimate_log_likelihood
 from ..report import save_curves, save_image_grid
-from ..report.plots import panel_rows, panel_scale
+from ..report.plots import PANEL_PAD, panel_rows, panel_scale
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,8 @@ class Measurements:
             path = save_image_grid(self.run_dir / "samples.png", images, ncol=10)
             self._figure(path, caption)
             panel = panel_rows(images, labels)
-            path = save_image_grid(self.run_dir / "panel.png", panel, ncol=5, scale=panel_scale(panel))
+            path = save_image_grid(self.run_dir / "panel.png", panel, ncol=5, scale=panel_scale(panel),
+                                   pad_value=PANEL_PAD)
             self.out.panel = (str(path), f"{self.title}: " + ("a row per class" if labels is not None
                                                               else "unconditional samples"))
         series = loss_series(self.history)
