@@ -163,6 +163,9 @@ def test_declares_capabilities_and_a_constraint_for_every_hyperparameter(name):
             assert hasattr(cls, method), f"{cls.__name__} declares {capability!r} but has no {method}()"
     if "partial_fit" not in cls.capabilities:
         assert not hasattr(cls, "partial_fit"), f"{cls.__name__} has partial_fit but does not declare it"
+    run_options = {"run_dir", "resume", "overwrite", "time_budget", "logger"}  # what the training commands pass
+    missing = run_options - set(inspect.signature(cls.fit).parameters)
+    assert not missing, f"{cls.__name__}.fit lacks the keyword(s) {sorted(missing)} every family's fit takes"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -17,6 +17,9 @@ from .apps.train import array_families, parse_param_pairs, read_config_file, tra
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
 from .models import load
+from .progress import SummaryLines
+from .progress import log as progress_log
+from .train.tblog import LOGGERS
 
 
 @click.group(help="Train, sample, evaluate and compare GANs, VAEs and RBMs.")
@@ -39,7 +42,9 @@ def run_options(folder: str):
         click.option("--seed", type=int, help="random seed"),
         click.option("--resume", is_flag=True, help=f"continue the run in {folder} from its last checkpoint"),
         click.option("--overwrite", is_flag=True, help=f"replace the run that {folder} already holds"),
-        click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages"),
+        click.option("--quiet", "-q", is_flag=True, help="no progress bar: one summary line per phase"),
+        click.option("--log", type=click.Choice(LOGGERS), default="none", show_default=True,
+                     help=f"live training log: tensorboard writes curves and sample grids to {folder}/tb"),
     ]
 
     def apply(fn):
@@ -65,12 +70,12 @@ def run_options(folder: str):
 def train(family: str, data: str, out: Path, epochs: int | None, config: Path | None, param: tuple[str, ...],
           resume: bool, overwrite: bool, seed: int | None, batch_size: int | None, lr: float | None,
           device: str | None, binarize: str | None, label: str | None, checkpoint_every: int | None,
-          quiet: bool) -> None:
+          quiet: bool, log: str) -> None:
     """Train a model and write its run folder (config, weights, checkpoints, metrics, pictures, report)."""
     params = parse_param_pairs(param)
     model = train_run(family, data, out, params=params, config=config, epochs=epochs, seed=seed,
                       batch_size=batch_size, lr=lr, device=device, binarize=binarize, label=label,
-                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite, quiet=quiet)
+                      checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
     if not quiet:
         last = ", ".join(f"{k} {v:.4g}" for k, v in model.history_[-1].items() if isinstance(v, float))
         click.echo(f"trained {family}: {last}; run folder {out}")
@@ -132,7 +137,7 @@ def _run_compare(data: str, budget: float, out: Path, families: str, seed: int, 
 @click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
 @click.option("--seed", type=int, default=0, show_default=True, help="random seed")
 @click.option("--overwrite", is_flag=True, help="replace the runs the folder already holds")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars or messages")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars: one summary line per phase")
 def compare(data: str, budget: float, out: Path, families: str, seed: int, overwrite: bool, quiet: bool) -> None:
     """Train the GAN, VAE, RBM and DBN under the same time budget on the same data; one report.html with
     samples, losses and every measure side by side (plus report.md and results.json)."""
@@ -143,7 +148,7 @@ def compare(data: str, budget: float, out: Path, families: str, seed: int, overw
 @click.option("--out", "-o", type=PathArg, default=Path("runs/demo"), show_default=True, help="output folder")
 @click.option("--budget", "-b", type=float, default=25, show_default=True, help="training seconds per family")
 @click.option("--families", "-f", default="gan,vae,rbm,dbn", show_default=True, help="comma-separated families")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar or messages")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars: one summary line per phase")
 def demo(out: Path, budget: float, families: str, quiet: bool) -> None:
     """The main job on the bundled digits: `compare` with a small budget (about 2 minutes), writing
     runs/demo/report.html."""
@@ -165,14 +170,15 @@ def recommend() -> None:
 @click.option("--epochs", type=int, help="training epochs")
 @run_options("--out")
 def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
-                    param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool) -> None:
+                    param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool,
+                    log: str) -> None:
     """Train a RatingsRBM on a ratings table and write its run folder (a folder holding a run is refused
     unless --resume or --overwrite)."""
     from .apps.recommend import train_recommender_run
 
     model = train_recommender_run(ratings, out, fold=fold, params=parse_param_pairs(param),
                                   config=read_config_file(config) if config is not None else None,
-                                  epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet)
+                                  epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
     if not quiet:
         click.echo(f"trained rbm_cf on {int((model.train_matrix_ > 0).sum())} ratings ({len(model.users_)} users, "
                    f"{len(model.items_)} items), reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; "
@@ -384,7 +390,7 @@ def pretrain(data: str, labels: str, seeds: str, out: Path, budget: float | None
 def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int | None, epsilon: float | None,
           delta: float | None, target: str | None, discrete: str | None, batch_size: int | None, seed: int | None,
           config: Path | None, param: tuple[str, ...], save_model: Path | None, resume: bool, overwrite: bool,
-          quiet: bool) -> None:
+          quiet: bool, log: str) -> None:
     """Synthetic version of a CSV table (TabularSynthesizer), with a fidelity/privacy report (report.json,
     report.html) written next to the output CSV."""
     from .apps.synthesize import synth_run
@@ -393,7 +399,7 @@ def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int |
     report = synth_run(file, rows, output, model=family, params=parse_param_pairs(param),
                        config=read_config_file(config) if config is not None else None, epochs=epochs,
                        batch_size=batch_size, epsilon=epsilon, delta=delta, target=target, discrete=columns,
-                       seed=seed, resume=resume, overwrite=overwrite, save_model=save_model, quiet=quiet)
+                       seed=seed, resume=resume, overwrite=overwrite, save_model=save_model, quiet=quiet, log=log)
     click.echo(f"wrote {rows} synthetic rows to {output}; report {output.parent / 'report.html'} "
                f"(and report.json)" + (f"; model {save_model}" if save_model is not None else ""))
     spent = report["model"].get("privacy_spent")
@@ -406,7 +412,10 @@ def synth(file: Path, rows: int, output: Path, family: str | None, epochs: int |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (2 for bad input, with a one-line message and no traceback)."""
+    """Run the CLI; returns the exit code (2 for bad input, with a one-line message and no traceback). Phases
+    that show no progress bar (--quiet, CI=true) print one summary line each on stderr."""
+    lines = SummaryLines()
+    progress_log.addHandler(lines)
     try:
         rv = app.main(args=argv, prog_name="genmodels", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -425,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        progress_log.removeHandler(lines)
 
 
 def entry() -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..data import DataInfo, Dataset, load_dataset
 from ..errors import DataError
+from ..progress import Phase
 from ..report.compare_page import markdown_table, summary_rows, write_compare_report
 from .compare_measure import (
     METRIC_KEYS,
@@ -114,18 +115,22 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
         from ..metrics import feature_network
 
         say(f"feature network for FID on {train.name} (trained once, then cached)")
-        network = feature_network(train, seed=0, verbose=False)
+        network = feature_network(train, seed=0, verbose=say.on)
     ctx = Context(train, test, settings, labelled, network, seen == "binarized", int(seed))
     results: dict[str, dict[str, Any]] = {}
     reasons: dict[str, dict[str, str]] = {}
     details: dict[str, dict[str, Any]] = {}
     figures: dict[str, list[tuple[str, str]]] = {}
+    panels: dict[str, tuple[str, str] | None] = {"real": _real_panel(test, out)}
     for i, family in enumerate(families):
         say(f"[{i + 1}/{len(families)}] {family}: training for {budget:g} s")
+        phase = Phase(f"compare {family} ({i + 1}/{len(families)})", verbose=0)  # its bars are the phases inside
         run = _FamilyRun(family, out / family, ctx, float(budget), say, overwrite)
         run.execute()
         m = run.measured
+        phase.done(_family_summary(m))
         results[family], reasons[family], details[family], figures[family] = m.values, m.reasons, m.details, m.figures
+        panels[family] = m.panel
     for family, notes in uncredited(results).items():
         reasons[family].update(notes)
     summary = {
@@ -136,9 +141,32 @@ def compare(data: str = "digits", budget: float = 300, out: str | Path = "runs/c
         "feature_net_accuracy": None if network is None else network.accuracy, "settings": settings.__dict__,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    write_compare_report(out, summary, figures)
+    write_compare_report(out, summary, figures, panels)
     say(f"report: {out / 'report.html'}")
     return summary
+
+
+def _real_panel(test: Dataset, out: Path) -> tuple[str, str] | None:
+    """The side-by-side figure's first panel: real test images (a row per class when labelled), at the scale
+    of the families' panels."""
+    from ..report.plots import PANEL_PAD, panel_rows, panel_scale, save_image_grid
+
+    if test.X.ndim != 4:
+        return None
+    panel = panel_rows(test.X, test.y)
+    path = save_image_grid(out / "real_test.png", panel, ncol=5, scale=panel_scale(panel), pad_value=PANEL_PAD)
+    return str(path), "real test images" + (", a row per class" if test.y is not None else "")
+
+
+def _family_summary(m: Measured) -> str:
+    """The family's summary line: steps, training and measuring time, and the first measured number."""
+    if m.values.get("train_seconds") is None:
+        return "training failed"
+    main = next(((x.label, m.values[x.key]) for x in METRICS if is_number(m.values.get(x.key))
+                 and x.key not in ("train_seconds", "train_steps")), None)
+    text = (f"trained {m.values['train_steps']:.0f} steps in {m.values['train_seconds']:.1f} s, measured in "
+            f"{m.details.get('eval_seconds', 0):.1f} s")
+    return text + (f"; {main[0]} {main[1]:.4g}" if main else "")
 
 
 def _check_families(families: Sequence[str] | str) -> tuple[str, ...]:
@@ -228,6 +256,7 @@ class _FamilyRun:
         common = {"seed": ctx.seed, "verbose": verbose, "sample_every": 0}
         params = {**cls.recommended(info, self.budget, task="compare"), **common}
         model = cls(**params)
+        model._progress_label = f"{self.family.upper()} (compare)"
         conditional = bool(model.get_params(deep=False).get("conditional", False))
         plan = None if conditional or not ctx.labelled else self._sampler_plan(info, params, common)
         self.main_share = 1 - SAMPLER_SHARE if plan is not None else 1.0
@@ -256,7 +285,9 @@ class _FamilyRun:
             self.sampler_kind = f"a class-conditional {cls.__name__}"
 
             def twin(budget: float):
-                return cls(**{**params, "conditional": True}).fit(
+                sampler = cls(**{**params, "conditional": True})
+                sampler._progress_label = f"{self.family.upper()} sampler (compare)"
+                return sampler.fit(
                     X, y, run_dir=self.run_dir / "sampler", overwrite=self.overwrite, time_budget=budget)
             return twin
         per_class = cls.recommended(info, self.budget, task="compare-per-class")

@@ -19,6 +19,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ..models.base import estimate_log_likelihood
 from ..report import save_curves, save_image_grid
+from ..report.plots import PANEL_PAD, panel_rows, panel_scale
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Measured:
         self.reasons: dict[str, str] = {}
         self.details: dict[str, Any] = {}
         self.figures: list[tuple[str, str]] = []
+        self.panel: tuple[str, str] | None = None  # the side-by-side figure's image of this family, caption
 
     def na(self, keys: Sequence[str], reason: str) -> None:
         for k in keys:
@@ -165,16 +167,22 @@ class Measurements:
     def pictures(self) -> None:
         model, seed = self.model, self.ctx.seed
         if self._is_image() and model.supports("sample"):
+            labels = None
             if model.is_conditional():
                 classes = list(model.classes_)
                 images = model.sample(10 * len(classes), y=np.repeat(np.asarray(classes, dtype=object), 10),
                                       seed=seed)
-                caption = "samples, one row per class"
+                labels, caption = np.repeat(np.arange(len(classes)), 10), "samples, one row per class"
             else:
                 images, caption = model.sample(100, seed=seed), "samples"
-            path = save_image_grid(self.run_dir / "samples.png",
-                                   np.asarray(images).reshape(len(images), *model.data_shape_), ncol=10)
+            images = np.asarray(images).reshape(len(images), *model.data_shape_)
+            path = save_image_grid(self.run_dir / "samples.png", images, ncol=10)
             self._figure(path, caption)
+            panel = panel_rows(images, labels)
+            path = save_image_grid(self.run_dir / "panel.png", panel, ncol=5, scale=panel_scale(panel),
+                                   pad_value=PANEL_PAD)
+            self.out.panel = (str(path), f"{self.title}: " + ("a row per class" if labels is not None
+                                                              else "unconditional samples"))
         series = loss_series(self.history)
         if series:
             # a run of several phases (a DBN's layers, each restarting its count) is drawn phase after phase

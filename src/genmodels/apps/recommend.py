@@ -15,26 +15,29 @@ from ..errors import DataError
 from ..metrics.recsys import mae, ranking_metrics, relevant_items, rmse
 from ..models import RatingsRBM, TrainedModel
 from ..train import check_run_folder
+from ..train.tblog import check_logger
 from .train import make_model, saved_params
 
 
 def train_recommender_run(ratings_spec: str | Path, out: str | Path, *, fold: int | None = None,
                           params: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
                           epochs: int | None = None, seed: int | None = None, resume: bool = False,
-                          overwrite: bool = False, quiet: bool = False) -> RatingsRBM:
+                          overwrite: bool = False, quiet: bool = False, log: str | None = None) -> RatingsRBM:
     """Train a RatingsRBM on a ratings spec (`movielens:DIR`: all of u.data, or u<fold>.base with `fold`;
     `csv:FILE`) and write its run folder `out` (config, checkpoint, metrics.jsonl, the saved model).
 
     Hyperparameters: `config` (e.g. a config file's mapping), then `params` over it, then `epochs`/`seed`;
     `quiet` sets verbose=0. A folder that already holds a run is refused unless `resume` (continue it from its
-    checkpoint) or `overwrite` (replace it). Returns the fitted model."""
+    checkpoint) or `overwrite` (replace it). `log="tensorboard"`: live curves in out/tb/. Returns the fitted
+    model."""
     check_run_folder(out, resume, overwrite)
+    check_logger(log, Path(out))
     saved = saved_params(Path(out), RatingsRBM, "drop --resume to start a new run") if resume else None
     model = make_model(RatingsRBM, saved=saved, config=dict(config or {}), quiet=quiet, params=dict(params or {}),
                        named={"epochs": epochs, "seed": seed})
     # any finite rating here: fit checks the hyperparameters first, then the ratings against rating_scale
     table = load_ratings(ratings_spec, "all" if fold is None else "train", fold=fold or 1, scale=None)
-    model.fit(table, run_dir=out, resume=resume, overwrite=overwrite)
+    model.fit(table, run_dir=out, resume=resume, overwrite=overwrite, logger=log)
     model.save(out)
     return model
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..models.base import CONFIG
 from ..report import image_tag, save_curves, save_image_grid, table, write_report
+from ..report.html import collapsed
 
 
 def epoch_history(run_dir: Path) -> list[dict[str, Any]]:
@@ -39,25 +40,37 @@ def image_rows(model, X: np.ndarray) -> np.ndarray | None:
 
 def write_run_report(run_dir: Path, model, metrics: dict[str, Any] | None = None, title: str = "",
                      extra: list[tuple[str, str]] = ()) -> Path:
-    """(Re)write report.html from what the run folder holds; `extra`: more (heading, html) sections after the
-    metrics (e.g. a text model's samples)."""
+    """(Re)write report.html from what the run folder holds: samples first (drawn with nearest-neighbour
+    upscaling), then the numbers, `extra` (heading, html) sections (e.g. a text model's samples), the training
+    curves, the other pictures and the configuration (collapsed)."""
     run_dir = Path(run_dir)
+
+    def figures(items) -> str:
+        return "".join(image_tag(p, cap) for p, cap in items if p.exists())
+
     sections = []
+    epochs = sorted((run_dir / "samples").glob("epoch_*.png"))
+    samples = figures([(run_dir / "samples.png", "samples of the trained model")]
+                      + [(p, p.stem.replace("_", " ")) for p in epochs[-2:]])
+    if samples:
+        sections.append(("Samples", samples))
     if metrics:
         sections.append(("Metrics", table([{"metric": k, "value": v} for k, v in metrics.items()], "metrics")))
     sections.extend(extra)
-    figures = [(run_dir / "loss_curve.png", "training losses"), (run_dir / "samples.png", "samples"),
-               (run_dir / "reconstructions.png", "test rows (top) and their reconstructions (bottom)"),
-               (run_dir / "filters.png", "first-layer weights (filters)")]
-    figures += [(p, p.stem.replace("_", " ")) for p in sorted((run_dir / "samples").glob("epoch_*.png"))[-3:]]
-    tags = "".join(image_tag(p, cap) for p, cap in figures if p.exists())
-    if tags:
-        sections.append(("Pictures", tags))
     history = epoch_history(run_dir)
-    if history:
-        sections.append(("Training (last epochs)", table(history[-10:])))
+    curves = figures([(run_dir / "loss_curve.png", "training losses per epoch")])
+    if curves or history:
+        sections.append(("Training", curves + (collapsed(f"the last {min(10, len(history))} epochs",
+                                                         table(history[-10:])) if history else "")))
+    other = figures([(run_dir / "reconstructions.png", "test rows (top) and their reconstructions (bottom)"),
+                     (run_dir / "filters.png", "first-layer weights (filters)")])
+    if other:
+        sections.append(("Pictures", other))
     config = json.loads((run_dir / CONFIG).read_text()) if (run_dir / CONFIG).exists() else None
-    return write_report(run_dir / "report.html", title or f"genmodels run: {run_dir.name}", sections, config)
+    lead = f"{type(model).__name__} run in {run_dir}" + (
+        f"; live curves: tensorboard --logdir {run_dir / 'tb'}" if (run_dir / "tb").is_dir() else "")
+    return write_report(run_dir / "report.html", title or f"genmodels run: {run_dir.name}", sections, config,
+                        lead=lead)
 
 
 def write_samples_grid(run_dir: Path, model, n: int = 64) -> Path | None:

@@ -234,7 +234,8 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
               epochs: int | None = None, batch_size: int | None = None, epsilon: float | None = None,
               delta: float | None = None, target: str | None = None, discrete: Sequence[str] | None = None,
               seed: int | None = None, resume: bool = False, overwrite: bool = False,
-              save_model: str | os.PathLike | None = None, quiet: bool = False) -> dict[str, Any]:
+              save_model: str | os.PathLike | None = None, quiet: bool = False,
+              log: str | None = None) -> dict[str, Any]:
     """Fit a TabularSynthesizer on a table (a CSV file or a DataFrame), write `rows` synthetic rows to the CSV
     `output` (atomically) and the report (report.json, report.html, columns/*.png) next to it; returns what
     report.json holds (its "model" section: the settings, the fit time, the privacy spent, the files written).
@@ -244,9 +245,11 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     `epsilon`, `delta`, `seed`). `discrete`: the discrete columns (default: detected); `target`: a label column
     for the report's ML efficacy. With `save_model`, the model trains in that folder as its run folder
     (checkpoints, metrics) and is saved there, so `resume=True` continues an interrupted run; a folder that
-    already holds a run is refused unless `resume` or `overwrite`."""
+    already holds a run is refused unless `resume` or `overwrite`. `log="tensorboard"` (needs `save_model`):
+    live curves in the run folder's tb/."""
     from ..models import TabularSynthesizer
     from ..train import check_run_folder
+    from ..train.tblog import check_logger
     from .train import make_model, saved_params
 
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
@@ -254,6 +257,7 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     output = Path(output)
     run_dir = Path(save_model) if save_model is not None else None
     check_run_folder(run_dir, resume, overwrite)
+    check_logger(log, run_dir)
     saved = saved_params(run_dir, TabularSynthesizer, "resuming needs the --save-model folder of an interrupted "
                          "run") if resume else None
     named = {"model": model, "epochs": epochs, "batch_size": batch_size, "epsilon": epsilon, "delta": delta,
@@ -270,7 +274,8 @@ def synth_run(file_or_frame: str | os.PathLike | pd.DataFrame, rows: int, output
     if target is not None and target not in real.columns:
         raise DataError(f"target {target!r} is not a column of {source} ({', '.join(map(str, real.columns[:10]))})")
     started = time.perf_counter()
-    synthesizer.fit(real, list(discrete) if discrete else None, run_dir=run_dir, resume=resume, overwrite=overwrite)
+    synthesizer.fit(real, list(discrete) if discrete else None, run_dir=run_dir, resume=resume, overwrite=overwrite,
+                    logger=log)
     fit_seconds = time.perf_counter() - started
     fake = synthesizer.sample(rows)
     write_text(output, fake.to_csv(index=False))

@@ -17,6 +17,7 @@ from ..models import FAMILIES, ArrayModel, TrainedModel
 from ..models.base import CONFIG, coerce_params
 from ..models.params import check_params
 from ..train import check_run_folder
+from ..train.tblog import check_logger
 from .runreport import write_loss_curve, write_run_report, write_samples_grid
 
 # what an earlier run (or `evaluate` on it) left that describes the old model; replaced runs drop them
@@ -110,21 +111,24 @@ def train_run(family: str, data: str = "digits", out: str | Path | None = None, 
               params: dict[str, Any] | None = None, config: str | Path | None = None, epochs: int | None = None,
               seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
               device: str | None = None, binarize: str | None = None, label: str | None = None,
-              checkpoint_every: int | None = None, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> TrainedModel:
+              checkpoint_every: int | None = None, resume: bool = False, overwrite: bool = False, quiet: bool = False,
+              log: str | None = None) -> TrainedModel:
     """Train `family` (an array family, see `array_families`) on the data spec `data` into the run folder
     `out` (default runs/<family>): config, weights, checkpoints, metrics.jsonl, loss curve, sample grid and
     report.html. A folder that already holds a run is refused (nothing written) unless `resume` (continue
     it, with its saved hyperparameters under the ones given here) or `overwrite` (replace it). `lr` is for
     families with one learning rate (the GAN's are lr_g and lr_d: give those in `params`); an option the
-    family lacks is refused. Returns the fitted model."""
+    family lacks is refused. `log="tensorboard"`: live curves and sample grids in out/tb/ as well. Returns the
+    fitted model."""
     out = Path(out) if out is not None else Path("runs") / family
     check_run_folder(out, resume, overwrite)  # refused before anything is read or written
+    check_logger(log, out)
     model = build_model(family, out, params=params, config=config, resume=resume, quiet=quiet, epochs=epochs,
                         seed=seed, batch_size=batch_size, lr=lr, device=device,
                         checkpoint_every=checkpoint_every)
     dataset = load_dataset(data, "train", label=label, binarize=binarize, seed=int(model.seed))
     started = time.time()
-    model.fit(dataset, run_dir=out, resume=resume, overwrite=overwrite)
+    model.fit(dataset, run_dir=out, resume=resume, overwrite=overwrite, logger=log)
     if overwrite:
         _drop_stale_outputs(out, started)
     model.save(out)

@@ -32,8 +32,6 @@ value and is kept in the category set (use `epsilon` or `metadata` when that mat
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +40,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import DataError
+from ..progress import Phase, rate
 from .columns import (
     as_frame,
     category_codes,
@@ -55,10 +54,6 @@ from .columns import (
 )
 from .mixtures import log_density
 from .tables import ADULT_COLUMNS, ADULT_DISCRETE, load_adult, read_csv_table
-
-
-def _progress_enabled(verbose: bool | int) -> bool:
-    return bool(verbose) and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
 
 
 class TabularEncoder:
@@ -134,13 +129,9 @@ class TabularEncoder:
             delta_share = float(delta) / max(len(readers), 1)
         self.columns_ = []
         cols = list(df.columns)
-        bar = None
-        if _progress_enabled(self.verbose):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(cols, desc="preprocessing", unit="col", leave=False, file=sys.stderr, dynamic_ncols=True)
+        phase = Phase("preprocessing", total=len(cols), unit="col", verbose=self.verbose)
         spent_delta = 0.0
-        for c in bar if bar is not None else cols:
+        for c in cols:
             s = df[c]
             spec: dict[str, Any] = {"name": native(c), "dtype": dtype_spec(s)}
             if c in discrete:
@@ -150,8 +141,9 @@ class TabularEncoder:
                                             float(self.weight_threshold), int(self.fit_rows))
             spent_delta += used_delta
             self.columns_.append(spec)
-        if bar is not None:
-            bar.close()
+            phase.update(1)
+        phase.done(f"{len(cols)} columns ({len(discrete)} discrete) of {len(df)} rows, "
+                   f"{rate(len(df), phase.elapsed, 'row')}")
         self.epsilon_spent_ = float(self.epsilon) if dp and readers else 0.0
         self.delta_spent_ = spent_delta
         self._layout()

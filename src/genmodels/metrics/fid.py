@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from torch import nn
 from ..data import Dataset
 from ..errors import DataError
 from ..io import load_state_dict_checked, load_tensors_with_metadata, save_tensors
+from ..progress import Phase, rate
 from .precision_recall import precision_recall
 
 VERSION = 3  # part of the cache key: bump when the network or its training changes
@@ -118,15 +118,12 @@ def feature_network(data: Dataset, *, seed: int = 0, verbose: bool = False) -> F
         tensors, meta = load_tensors_with_metadata(path)
         load_state_dict_checked(net, tensors, str(path))
         return FeatureNetwork(net, input_shape, classes, float(meta["accuracy"]), key)
-    if verbose:
-        print(f"genmodels: training the feature network on {data.name} ({len(data)} rows); cached in {path}",
-              file=sys.stderr, flush=True)
-    accuracy = _train(net, data, seed)
+    accuracy = _train(net, data, seed, verbose, f"cached in {path}")
     save_tensors(path, net.state_dict(), metadata={"accuracy": str(accuracy), "data": data.name})
     return FeatureNetwork(net, input_shape, classes, accuracy, key)
 
 
-def _train(net: FeatureNet, data: Dataset, seed: int) -> float:
+def _train(net: FeatureNet, data: Dataset, seed: int, verbose: bool | int = False, note: str = "") -> float:
     with torch.random.fork_rng(devices=[]):  # never disturbs the caller's RNG
         torch.manual_seed(seed)
         X, y = torch.as_tensor(data.X), torch.as_tensor(data.y)
@@ -135,16 +132,21 @@ def _train(net: FeatureNet, data: Dataset, seed: int) -> float:
         val, fit = order[:n_val], order[n_val:]
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
         epochs = max(2, min(40, math.ceil(IMAGES_SEEN / len(fit))))
+        phase = Phase(f"feature network (FID) on {data.name}", total=epochs * len(fit), unit="img", verbose=verbose)
         net.train()
         for _ in range(epochs):
             for idx in fit[torch.randperm(len(fit))].split(128):
+                phase.update(len(idx))
                 loss = F.cross_entropy(net(X[idx]), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
         net.eval()
         with torch.no_grad():
-            return float((net(X[val]).argmax(1) == y[val]).float().mean())
+            accuracy = float((net(X[val]).argmax(1) == y[val]).float().mean())
+        phase.done(f"{epochs} epochs on {len(fit)} images ({rate(epochs * len(fit), phase.elapsed, 'img')}), "
+                   f"held-out accuracy {accuracy:.3f}; {note}")
+        return accuracy
 
 
 # --- the metrics -----------------------------------------------------------------------------------------------

@@ -42,14 +42,15 @@ class ArrayModel(TrainedModel):
 
     # --- fitting ---------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            time_budget: float | None = None):
+            time_budget: float | None = None, logger: str | None = None):
         """Train on X (array, tensor, DataFrame, genmodels or torch Dataset). With `run_dir`, the run folder
         (config, checkpoints, metrics.jsonl, sample grids) is written there; `resume=True` continues it, and a
         folder that already holds a run is refused unless `overwrite=True`. `time_budget` (seconds): stop
-        cleanly once it is spent (see Trainer; `budget_exhausted_` tells)."""
+        cleanly once it is spent (see Trainer; `budget_exhausted_` tells). `logger="tensorboard"`: live
+        curves and sample grids in run_dir/tb/ too (needs the tensorboard package)."""
         self._validate_params()
         data = self._validate_fit(X, y)
-        self._fit_data(data, run_dir, resume, overwrite, time_budget)
+        self._fit_data(data, run_dir, resume, overwrite, time_budget, logger=logger)
         return self
 
     def partial_fit(self, X, y=None):

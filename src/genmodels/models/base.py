@@ -146,9 +146,9 @@ class TrainedModel(BaseEstimator):
         """Load time, before `_build(None)`: fitted state a family keeps in config.json's "fitted" section."""
 
     def _fit_data(self, data: Dataset, run_dir: str | Path | None, resume: bool, overwrite: bool,
-                  time_budget: float | None) -> None:
+                  time_budget: float | None, logger: str | None = None) -> None:
         """Train on validated data through the one Trainer."""
-        Trainer(self, run_dir, resume, time_budget=time_budget, overwrite=overwrite).run(data)
+        Trainer(self, run_dir, resume, time_budget=time_budget, overwrite=overwrite, logger=logger).run(data)
 
     # --- the one update path ---------------------------------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager | None:

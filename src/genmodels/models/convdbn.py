@@ -15,6 +15,7 @@ from ..data import DataInfo, Dataset
 from ..errors import DataError
 from ..train import StepInfo, check_run_folder
 from ..train.checkpoint import checkpoint_finished
+from ..train.tblog import check_logger
 from .array import ArrayModel
 from .convrbm import ConvRBM, image_shape_of
 from .dbn import _BudgetShares
@@ -92,13 +93,15 @@ class ConvDBN(ArrayModel):
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            time_budget: float | None = None):
+            time_budget: float | None = None, logger: str | None = None):
         """Greedy layer-wise training on X (y is ignored), each layer's run in run_dir/layer_N. On resume,
         once a layer trains further, the layers above it start over (they saw older features). `time_budget`
-        is shared by the layers in order, as in the DBN."""
+        is shared by the layers in order, as in the DBN; `logger="tensorboard"` writes each layer's
+        run_dir/layer_N/tb."""
         self._validate_params()
         check_run_folder(None, resume, overwrite)
-        return self._fit_layers(self._validate_fit(X, None), run_dir, resume, overwrite, time_budget)
+        check_logger(logger, None if run_dir is None else Path(run_dir))
+        return self._fit_layers(self._validate_fit(X, None), run_dir, resume, overwrite, time_budget, logger=logger)
 
     def partial_fit(self, X, y=None):
         """One more epoch of every layer in turn, bottom up (the first call builds the stack, one epoch each)."""
@@ -116,7 +119,7 @@ class ConvDBN(ArrayModel):
         return self
 
     def _fit_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool, overwrite: bool,
-                    time_budget: float | None, **override) -> ConvDBN:
+                    time_budget: float | None, logger: str | None = None, **override) -> ConvDBN:
         if run_dir is not None and not resume and not overwrite:
             check_run_folder(Path(run_dir) / "layer_1", False, False)
         shares = _BudgetShares(time_budget, len(self.n_filters))
@@ -130,8 +133,8 @@ class ConvDBN(ArrayModel):
             continues = layer_resume and not checkpoint_finished(layer_dir)
             if i:  # the maps below, flat with their shape given (so no layout is guessed from it)
                 rbm._given_image_shape = x.shape[1:]
-            rbm.fit(x.reshape(len(x), -1) if i else x, run_dir=layer_dir, resume=layer_resume, overwrite=overwrite or (resume and not layer_resume),
-                    time_budget=shares.next())
+            rbm.fit(x.reshape(len(x), -1) if i else x, run_dir=layer_dir, resume=layer_resume,
+                    overwrite=overwrite or (resume and not layer_resume), time_budget=shares.next(), logger=logger)
             del rbm._training_step
             restart = restart or continues
             self.layers_.append(rbm)

@@ -23,6 +23,7 @@ from ..errors import DataError
 from ..nn.rbm import RBMNet, bernoulli
 from ..train import StepInfo, Trainer, check_run_folder
 from ..train.checkpoint import checkpoint_finished
+from ..train.tblog import check_logger
 from ..train.trainer import is_positive_number
 from .array import ArrayModel
 from .base import budget_epochs
@@ -139,15 +140,17 @@ class DBN(ClassifierMixin, ArrayModel):
 
     # --- fitting -------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            time_budget: float | None = None):
+            time_budget: float | None = None, logger: str | None = None):
         """Greedy layer-wise pretraining on every row of X (each layer's run in run_dir/layer_N), then, with
         labels y, supervised fine-tuning of the whole stack plus a softmax layer. Rows labelled -1 are
         unlabelled (scikit-learn's semi-supervised convention): they take part in pretraining only.
         `time_budget` (seconds) is shared by the phases in order: each pretrained layer and the fine-tuning
         get an equal share of what is left when they start (time a phase leaves unused goes to the later
-        ones); `budget_exhausted_` is True when any phase stopped on its share."""
+        ones); `budget_exhausted_` is True when any phase stopped on its share. `logger="tensorboard"`: each
+        phase's live log in its own run folder's tb/ (run_dir/layer_N/tb, run_dir/tb for the fine-tuning)."""
         self._validate_params()
         check_run_folder(None, resume, overwrite)
+        check_logger(logger, None if run_dir is None else Path(run_dir))
         everything = self._validate_fit(X, None)
         data = everything
         if y is not None:
@@ -165,15 +168,17 @@ class DBN(ClassifierMixin, ArrayModel):
                 raise DataError(f"y has {self.n_classes_} class; a classifier needs at least two")
         fine_tune = data.y is not None and int(self.epochs) > 0
         shares = _BudgetShares(time_budget, len(self.layers) * bool(self.pretrain) + fine_tune)
-        self._pretrained = self._pretrain_layers(everything, run_dir, resume, overwrite, shares) if self.pretrain else None
+        self._pretrained = (self._pretrain_layers(everything, run_dir, resume, overwrite, shares, logger)
+                            if self.pretrain else None)
         history = [rec for rbm in self._pretrained or [] for rec in rbm.history_]
         seconds = sum(rbm.train_seconds_ for rbm in self._pretrained or [])
         exhausted = any(rbm.budget_exhausted_ for rbm in self._pretrained or [])
         stops = [f"layer {i + 1}: {rbm.stop_reason_}" for i, rbm in enumerate(self._pretrained or []) if rbm.stop_reason_]
         if fine_tune:
             restart = resume and getattr(self, "_restart_above", False)  # the stack under it changed: start over
+            self._progress_label = f"{type(self).__name__} fine-tuning" if self.pretrain else None
             Trainer(self, run_dir, resume and not restart, time_budget=shares.next(),
-                    overwrite=overwrite or restart).run(data)
+                    overwrite=overwrite or restart, logger=logger).run(data)
             self.history_, self.train_seconds_ = history + self.history_, seconds + self.train_seconds_
             self.budget_exhausted_ = exhausted or self.budget_exhausted_
             stops += [f"fine-tuning: {self.stop_reason_}"] if self.stop_reason_ else []
@@ -197,7 +202,7 @@ class DBN(ClassifierMixin, ArrayModel):
         return super().partial_fit(X, y)
 
     def _pretrain_layers(self, data: Dataset, run_dir: str | Path | None, resume: bool, overwrite: bool,
-                         shares: _BudgetShares) -> list[RBM]:
+                         shares: _BudgetShares, logger: str | None = None) -> list[RBM]:
         """Each layer's RBM in run_dir/layer_N. On resume, once a layer trains further (its run had not
         finished), the layers above it restart from scratch: their runs saw the lower layer's older features."""
         rbms = []
@@ -208,11 +213,12 @@ class DBN(ClassifierMixin, ArrayModel):
                       momentum=self.momentum, weight_decay=self.weight_decay, epochs=int(self.pretrain_epochs),
                       batch_size=self.batch_size, seed=int(self.seed) + i, device=self.device, verbose=self.verbose,
                       checkpoint_every=self.checkpoint_every)
+            rbm._progress_label = f"{type(self).__name__} layer {i + 1}/{len(self.layers)}"
             layer_dir = None if run_dir is None else Path(run_dir) / f"layer_{i + 1}"
             layer_resume = resume and not self._restart_above
             continues = layer_resume and not checkpoint_finished(layer_dir)
             rbm.fit(x, run_dir=layer_dir, resume=layer_resume, overwrite=overwrite or (resume and not layer_resume),
-                    time_budget=shares.next())
+                    time_budget=shares.next(), logger=logger)
             self._restart_above = self._restart_above or continues
             rbms.append(rbm)
             if i + 1 < len(self.layers):

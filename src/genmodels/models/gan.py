@@ -179,9 +179,10 @@ class GAN(ArrayModel):
         return super().supports(capability)
 
     # --- fitting -------------------------------------------------------------------------------------------
-    def _fit_data(self, data: Dataset, run_dir, resume: bool, overwrite: bool, time_budget) -> None:
+    def _fit_data(self, data: Dataset, run_dir, resume: bool, overwrite: bool, time_budget,
+                  logger: str | None = None) -> None:
         """Train; afterwards the score's two parts are calibrated on (up to 2048) training rows."""
-        super()._fit_data(data, run_dir, resume, overwrite, time_budget)
+        super()._fit_data(data, run_dir, resume, overwrite, time_budget, logger=logger)
         self._calibrate_scores(data.X)
 
     def partial_fit(self, X, y=None):

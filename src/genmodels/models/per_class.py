@@ -55,6 +55,7 @@ class PerClassModel(BaseEstimator):
             model = clone(self.estimator)
             if "seed" in model.get_params(deep=False):
                 model.set_params(seed=int(self.seed) + i)
+            model._progress_label = f"{type(model).__name__} class {self.classes_[i]}"  # its progress bar's name
             self.estimators_.append(model.fit(rows[data.y == i], **fit_params))
         self.train_seconds_ = time.perf_counter() - started
         first = self.estimators_[0]

@@ -357,7 +357,7 @@ class RBM(ArrayModel):
                 runs = int(n_runs or self.ais_runs)
                 betas = int(n_betas or self.ais_betas)
                 log_z, lo, hi = ais_log_partition(self.module_, runs, betas, seed=int(self.seed),
-                                                  base_data=None if self._gaussian else x)
+                                                  base_data=None if self._gaussian else x, verbose=self.verbose)
         mean = float(neg_f.mean()) - log_z
         stderr = float(neg_f.std() / math.sqrt(len(neg_f))) if len(neg_f) > 1 else 0.0
         interval = (mean, mean) if lo is None else (float(neg_f.mean()) - hi, float(neg_f.mean()) - lo)

@@ -135,14 +135,14 @@ class RatingsRBM(TrainedModel):
         return check_ratings(ratings, scale=(float(levels[0]), float(levels[-1])), what=what)
 
     def fit(self, X, y=None, *, implicit=None, run_dir: str | Path | None = None, resume: bool = False,
-            overwrite: bool = False, time_budget: float | None = None):
+            overwrite: bool = False, time_budget: float | None = None, logger: str | None = None):
         """Train on a ratings table X (DataFrame with columns user, item, rating). `implicit`: optional table of
         (user, item) pairs known to be rated whose ratings are unknown; the conditional model uses them.
-        `run_dir`, `resume`, `overwrite`, `time_budget`: as ArrayModel.fit (a folder holding a run is refused
+        `run_dir`, `resume`, `overwrite`, `time_budget`, `logger`: as ArrayModel.fit (a folder holding a run is refused
         unless resume or overwrite)."""
         self._validate_params()
         data = self._validate_fit(X, y, implicit)
-        self._fit_data(data, run_dir, resume, overwrite, time_budget)
+        self._fit_data(data, run_dir, resume, overwrite, time_budget, logger=logger)
         return self
 
     def _validate_fit(self, X, y=None, implicit=None) -> Dataset:

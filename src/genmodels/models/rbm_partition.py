@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 from ..nn.rbm import RBMNet
+from ..progress import Phase
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -53,13 +54,14 @@ def ais_betas(n_betas: int) -> torch.Tensor:
 
 
 def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed: int = 0,
-                      base_data: torch.Tensor | None = None) -> tuple[float, float, float]:
+                      base_data: torch.Tensor | None = None, verbose: bool | int = 0) -> tuple[float, float, float]:
     """AIS estimate of log Z: (log Z, log(Z - 3 sd), log(Z + 3 sd)) with sd the standard error of Z.
 
     Bernoulli visibles: runs over v from the base-rate model p_A(v) with visible biases at the (smoothed)
     log-odds of `base_data`'s marginals (Salakhutdinov & Murray 2008), intermediate models
     p_k(v) ∝ exp((1-b_k) b_A.v) * p*_B(v)^b_k. Gaussian visibles: runs over h with v summed out, from the
-    base model W = 0, c = 0 (independent Gaussians with the model's b and s, fair-coin hiddens)."""
+    base model W = 0, c = 0 (independent Gaussians with the model's b and s, fair-coin hiddens). `verbose`: a
+    bar over the temperatures (the summary line is logged either way, see genmodels.progress)."""
     if n_runs < 2 or n_betas < 2:
         raise DataError(f"AIS needs n_runs >= 2 and n_betas >= 2, got {n_runs} and {n_betas}")
     g = torch.Generator().manual_seed(seed)
@@ -67,6 +69,7 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
     W, b, c = net.weight, net.visible_bias, net.hidden_bias
     betas = ais_betas(n_betas).tolist()
     log_w = torch.zeros(n_runs, dtype=torch.float64, device=dev)
+    phase = Phase("AIS", total=n_betas - 1, unit="temperature", verbose=verbose)
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=g).to(dev)
@@ -78,6 +81,7 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
         h = (rand(n_runs, net.n_hidden) < 0.5).float()
         log_z_a = net.n_hidden * math.log(2) + float(0.5 * (LOG_2PI + net.log_var.double()).sum())
         for prev, beta in itertools.pairwise(betas):
+            phase.update(1)
             hd = h.double()
             log_w += _log_marginal_hidden(net, hd, beta, Wd, bd, cd) - _log_marginal_hidden(net, hd, prev, Wd, bd, cd)
             v = b + beta * (h @ W) + std * torch.randn(n_runs, W.shape[1], generator=g).to(dev)  # p_beta(v | h)
@@ -91,6 +95,7 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
         log_z_a = float(F.softplus(b_a.double()).sum()) + net.n_hidden * math.log(2)  # hiddens at beta = 0
         v = (rand(n_runs, W.shape[1]) < torch.sigmoid(b_a)).float()
         for prev, beta in itertools.pairwise(betas):
+            phase.update(1)
             wx = torch.addmm(c, v, W.t())
             vb_a, vb_b = (v @ b_a).double(), (v @ b).double()
             log_w += ((beta - prev) * (vb_b - vb_a) +
@@ -98,7 +103,9 @@ def ais_log_partition(net: RBMNet, n_runs: int = 100, n_betas: int = 14500, seed
             h = (rand(n_runs, net.n_hidden) < torch.sigmoid(beta * wx)).float()
             v_logit = (1 - beta) * b_a + beta * torch.addmm(b, h, W)
             v = (rand(n_runs, W.shape[1]) < torch.sigmoid(v_logit)).float()
-    return ais_estimate(log_w, log_z_a)
+    estimate = ais_estimate(log_w, log_z_a)
+    phase.done(f"log Z {estimate[0]:.4g} from {n_runs} chains x {n_betas} temperatures")
+    return estimate
 
 
 def ais_estimate(log_w: torch.Tensor, log_z_a: float) -> tuple[float, float, float]:

@@ -73,9 +73,9 @@ class TabularBase(TrainedModel):
 
     def fit(self, X: pd.DataFrame, discrete_columns: Sequence[str] | None = None, *,
             run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            time_budget: float | None = None):
+            time_budget: float | None = None, logger: str | None = None):
         """Encode the table (statistics only; noisy under DP) and train on the shared Trainer. `run_dir`,
-        `resume`, `overwrite` as for every family; `time_budget` seconds: stop early at a step boundary (under
+        `resume`, `overwrite`, `logger` as for every family; `time_budget` seconds: stop early at a step boundary (under
         DP the spent epsilon counts the steps taken, and a resumed run counts those before the resume too)."""
         self._validate_params()
         self._check_combination()
@@ -109,7 +109,7 @@ class TabularBase(TrainedModel):
         self._dp_steps = 0
         self._dp_module = None
         try:
-            self._fit_data(data, run_dir, resume, overwrite, time_budget)
+            self._fit_data(data, run_dir, resume, overwrite, time_budget, logger=logger)
         finally:  # the row index and the training matrix are data: dropped, never kept or saved
             self._release_data()
             if self._dp_module is not None:

@@ -41,10 +41,10 @@ class TextModel(TrainedModel):
 
     # --- data ----------------------------------------------------------------------------------------------
     def fit(self, X, y=None, *, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-            time_budget: float | None = None):
+            time_budget: float | None = None, logger: str | None = None):
         """Train on sentences: a list of str (one sentence each, words separated by spaces) or a `text:FILE`
         spec (one a line). The vocabulary is fitted on them (`max_vocab`, `min_count`). `run_dir`, `resume`,
-        `overwrite`, `time_budget`: as every family's fit."""
+        `overwrite`, `time_budget`, `logger`: as every family's fit."""
         self._validate_params()
         if y is not None:
             raise DataError(f"{type(self).__name__}.fit takes sentences alone; y is not used")
@@ -56,7 +56,7 @@ class TextModel(TrainedModel):
         self.n_features_in_ = 1
         self.classes_ = []
         name = X.name if isinstance(X, Dataset) else X if isinstance(X, str) else "sentences"
-        self._fit_data(Dataset(tokens, None, name), run_dir, resume, overwrite, time_budget)
+        self._fit_data(Dataset(tokens, None, name), run_dir, resume, overwrite, time_budget, logger=logger)
         return self
 
     def _epoch_order(self, epoch: int, n: int, world: int) -> torch.Tensor:

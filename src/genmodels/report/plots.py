@@ -12,8 +12,10 @@ import numpy as np
 from ..io import write_bytes
 
 
-def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = None, pad: int = 1):
-    """(N, C, H, W) or (N, H, W) values in [0, 1] -> a PIL image tiling them; small images are upscaled."""
+def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = None, pad: int = 1,
+               pad_value: float = 1.0):
+    """(N, C, H, W) or (N, H, W) values in [0, 1] -> a PIL image tiling them, separated by `pad` pixels of
+    `pad_value`; small images are upscaled (nearest neighbour)."""
     from PIL import Image
 
     images = np.asarray(images, dtype=np.float32)
@@ -23,7 +25,7 @@ def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = 
     ncol = ncol or math.ceil(math.sqrt(n))
     nrow = math.ceil(n / ncol)
     scale = scale or max(1, 56 // max(h, w))
-    grid = np.ones((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), np.float32)
+    grid = np.full((c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, np.float32)
     for i, im in enumerate(images):
         r, q = divmod(i, ncol)
         grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = im
@@ -32,10 +34,32 @@ def image_grid(images: np.ndarray, ncol: int | None = None, scale: int | None = 
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = None) -> Path:
+def save_image_grid(path: str | Path, images: np.ndarray, ncol: int | None = None,
+                    scale: int | None = None, pad_value: float = 1.0) -> Path:
     buf = io.BytesIO()
-    image_grid(images, ncol).save(buf, format="PNG")
+    image_grid(images, ncol, scale, pad_value=pad_value).save(buf, format="PNG")
     return write_bytes(path, buf.getvalue())
+
+
+PANEL_PIXELS = 32  # on-screen size of one image in a side-by-side panel: 8x8 digits are drawn 4x
+PANEL_PAD = 0.5  # grey between images: white digits on black stay apart
+
+
+def panel_scale(images: np.ndarray) -> int:
+    """The integer (nearest-neighbour) upscaling that draws every panel's images at about PANEL_PIXELS."""
+    h, w = np.asarray(images).shape[-2:]
+    return max(1, PANEL_PIXELS // max(h, w))
+
+
+def panel_rows(images: np.ndarray, labels: np.ndarray | None, per_row: int = 5, rows: int = 10) -> np.ndarray:
+    """Images for a side-by-side panel: with labels, `per_row` of each class in class order (a row per class);
+    without, the first per_row x rows."""
+    images = np.asarray(images)
+    if labels is None:
+        return images[: per_row * rows]
+    labels = np.asarray(labels)
+    picked = [images[np.flatnonzero(labels == c)[:per_row]] for c in np.unique(labels)]
+    return np.concatenate([p for p in picked if len(p) == per_row] or [images[:per_row]])
 
 
 def save_figure(fig, path: str | Path) -> Path:

@@ -25,9 +25,11 @@ import torch
 
 from ..errors import DataError, TrainingDiverged
 from ..io import write_json, write_text
+from ..progress import Phase, progress_enabled, rate
 from ..report.plots import save_image_grid
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .distributed import init_distributed, launched_by_torchrun, resolve_device
+from .tblog import TensorBoardLog, check_logger, learning_rates
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -54,11 +56,6 @@ class StepInfo(NamedTuple):
         return min(1.0, self.step / max(1, self.total_steps))
 
 
-def progress_enabled(verbose: bool | int) -> bool:
-    """Bars are for people: off with verbose=0 (--quiet) and under CI=true."""
-    return bool(verbose) and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
-
-
 def is_positive_number(value: Any) -> bool:
     try:
         return not isinstance(value, bool) and math.isfinite(float(value)) and float(value) > 0
@@ -77,12 +74,14 @@ class Trainer:
 
     def __init__(self, model, run_dir: str | os.PathLike | None = None, resume: bool = False,
                  log_every: int = 50, continue_training: bool = False, epochs: int | None = None,
-                 time_budget: float | None = None, overwrite: bool = False):
+                 time_budget: float | None = None, overwrite: bool = False, logger: str | None = None):
         """`continue_training=True` (partial_fit) runs one more epoch on an already fitted model; `epochs`
         overrides the model's own. `time_budget` (seconds of this call, building included): training stops
         at the first step boundary after it is spent (epochs stay the upper bound), writes a checkpoint that
         `resume=True` continues from, and sets `model.budget_exhausted_`; at least one step always runs.
-        A `run_dir` that already holds a run is refused unless `resume` or `overwrite` (nothing is written)."""
+        A `run_dir` that already holds a run is refused unless `resume` or `overwrite` (nothing is written).
+        `logger="tensorboard"` also writes the metrics, learning rates, speed and sample grids to RUN/tb/
+        (train/tblog.py); metrics.jsonl stays the record."""
         if time_budget is not None and not is_positive_number(time_budget):
             raise DataError(f"time_budget must be a positive number of seconds (or None), got {time_budget!r}")
         self.model = model
@@ -95,6 +94,8 @@ class Trainer:
         if resume and self.run_dir is None:
             raise DataError("resume=True needs the run folder (run_dir) to resume from")
         self.overwrite = overwrite
+        self.logger = check_logger(logger, self.run_dir)
+        self.tb: TensorBoardLog | None = None
         if not launched_by_torchrun():  # under torchrun every rank checks in run(), before rank 0 writes
             self._refuse_existing_run()
 
@@ -113,6 +114,8 @@ class Trainer:
         if self._writes():
             with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
+            if self.tb is not None:
+                self.tb.record(record)
 
     def _checkpoint(self, state: dict[str, Any]) -> None:
         if self._writes():
@@ -193,12 +196,11 @@ class Trainer:
             self._say(f"training {type(model).__name__} on {device}{threads}{dist}: {len(X)} samples, "
                       f"{steps_per_epoch} steps/epoch, {epochs} epochs")
         total = epochs * steps_per_epoch
-        bar = None
-        if progress_enabled(model.verbose) and self.rank == 0 and state["step"] < total:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=state["step"], desc=type(model).__name__, unit="step",
-                       dynamic_ncols=True, leave=False, file=sys.stderr)
+        if self.logger is not None and self._writes():
+            self.tb = TensorBoardLog(self.run_dir, purge_step=state["step"] or None)
+        bar = self._bar(state, epochs, steps_per_epoch, per_rank, batch_size)
+        speed = {"step": state["step"], "time": time.perf_counter()}
+        self._loop_started = speed["time"]
         last_good = copy.deepcopy(model.module_.state_dict())
         ckpt_every = int(model.checkpoint_every or 0)
         started = time.perf_counter() - state["train_seconds"]
@@ -234,10 +236,12 @@ class Trainer:
                     if state["step"] % self.log_every == 0 or b + 1 == steps_per_epoch:
                         means = self._check_finite(sums, state, last_good, weights=False)
                         self._log({"step": state["step"], "epoch": epoch + (b + 1) / steps_per_epoch, **means})
-                        if bar is not None:
-                            bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]}, refresh=False)
-                    if bar is not None:
-                        bar.update(1)
+                        self._speed(speed, state["step"], len(idx) * self.world)
+                        bar.postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]})
+                    if self.time_budget is not None:
+                        bar.advance_to(time.perf_counter() - self._started)
+                    else:
+                        bar.update(len(idx))
                     if ckpt_every and state["step"] % ckpt_every == 0 and b + 1 < steps_per_epoch:
                         self._check_finite(sums, state, last_good)
                         state["train_seconds"] = time.perf_counter() - started
@@ -252,16 +256,22 @@ class Trainer:
                 state["history"].append(record)
                 state.update(epoch=epoch + 1, step_in_epoch=0, sums={})
                 self._log({**record, "kind": "epoch"})
-                self._preview(epoch + 1, epochs)
+                self._preview(epoch + 1, epochs, state["step"])
                 module.train()  # sampling for the grid switched to eval mode (batch norm, dropout)
                 state["finished"] = epoch + 1 == epochs
                 self._checkpoint(state)
                 last_good = copy.deepcopy(module.state_dict())
+            if stop is not None and self.tb is not None:  # the budget cut the last preview: the grid of the stop
+                self._tb_images(state["step"])
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()  # the summary line follows below, once the run ended well
+            if self.tb is not None:
+                self.tb.close()
+                self.tb = None
         module.eval()
         history = state["history"] + ([stop] if stop is not None else [])  # the stop record ends the history
+        if self.rank == 0:
+            bar.done(self._summary(state, first_step, steps_per_epoch, epochs, per_rank, stop))
         model.budget_exhausted_ = stop is not None
         model.stop_reason_ = stop["reason"] if stop is not None else None
         if self.continue_training:
@@ -270,6 +280,50 @@ class Trainer:
         else:
             model.history_ = history
             model.train_seconds_ = state["train_seconds"]
+
+    # --- progress and live logs ------------------------------------------------------------------------------
+    def _bar(self, state: dict[str, Any], epochs: int, steps_per_epoch: int, per_rank: int, batch_size: int) -> Phase:
+        """The phase's bar: seconds of the time budget when there is one (epochs are then only an upper bound),
+        else the images (rows) of all epochs."""
+        model = self.model
+        label = getattr(model, "_progress_label", None) or type(model).__name__
+        verbose = model.verbose if self.rank == 0 else 0
+        self._unit = "img" if len(getattr(model, "data_shape_", ())) == 3 else "row"
+        if self.time_budget is not None:
+            return Phase(label, total=self.time_budget, verbose=verbose, seconds=True)
+        done = state["epoch"] * per_rank + min(per_rank, state["step_in_epoch"] * batch_size)
+        return Phase(label, total=epochs * per_rank, unit=self._unit, verbose=verbose, initial=done)
+
+    def _speed(self, last: dict[str, float], step: int, rows_per_step: int) -> None:
+        """Seconds per step and samples per second since the previous log line (and the learning rates) to the
+        live log; `last` is updated in place."""
+        now = time.perf_counter()
+        steps, seconds = step - last["step"], now - last["time"]
+        if self.tb is not None and steps > 0 and seconds > 0:
+            self.tb.speed(step, seconds / steps, steps * rows_per_step / seconds,
+                          learning_rates(self.model, self.optimizers))
+        last.update(step=step, time=now)
+
+    def _summary(self, state: dict[str, Any], first_step: int, steps_per_epoch: int, epochs: int, per_rank: int,
+                 stop: dict[str, Any] | None) -> str:
+        """The phase's summary line: steps, epochs and throughput, the first logged value, and why it stopped."""
+        steps = state["step"] - first_step
+        seconds = time.perf_counter() - self._loop_started  # the loop's own time (building excluded)
+        rows = steps * min(int(self.model.batch_size), per_rank) * self.world
+        last = (state["history"] or [{}])[-1] if stop is None else stop
+        main = next(((k, v) for k, v in last.items() if k not in ("epoch", "step", "seconds", "kind", "reason")
+                     and isinstance(v, float)), None)
+        epoch = state["epoch"] + state["step_in_epoch"] / steps_per_epoch
+        text = f"{steps} steps (epoch {epoch:.3g} of {epochs}, {rate(rows, seconds, self._unit)})"
+        text += f", {main[0]} {main[1]:.4g}" if main else ""
+        return text + ("; time budget spent" if stop is not None else "")
+
+    def _tb_images(self, step: int) -> None:
+        preview = getattr(self.model, "preview_images", None)
+        images = preview(64) if preview is not None else None
+        if images is not None and self.tb is not None:
+            self.tb.images(images, step)
+        self.model.module_.train()
 
     def _budget_spent(self) -> bool:
         return self.time_budget is not None and time.perf_counter() - self._started >= self.time_budget
@@ -315,7 +369,7 @@ class Trainer:
             )
         return means
 
-    def _preview(self, epoch: int, epochs: int) -> None:
+    def _preview(self, epoch: int, epochs: int, step: int = 0) -> None:
         every = int(getattr(self.model, "sample_every", 0) or 0)
         if not self._writes() or not (epoch == epochs or (every and epoch % every == 0)):
             return
@@ -323,6 +377,8 @@ class Trainer:
         images = preview(64) if preview is not None else None
         if images is not None:
             save_image_grid(self.run_dir / "samples" / f"epoch_{epoch:04d}.png", images)
+            if self.tb is not None:
+                self.tb.images(images, step)
 
 
 def holds_run(folder: Path) -> bool:
