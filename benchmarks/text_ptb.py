@@ -9,6 +9,11 @@ invocation (--only), so each fits in one turn of the shared CPU lock; they merge
 
     flock /tmp/genmodels-cpu.lock python benchmarks/text_ptb.py --only lm --budget 480
     flock /tmp/genmodels-cpu.lock python benchmarks/text_ptb.py --only vae --budget 480
+
+The defaults sweep (shorter budget, one setting per invocation, merged into results/text_ptb_sweep.json):
+
+    flock /tmp/genmodels-cpu.lock python benchmarks/text_ptb.py --only vae --budget 120 \
+        --out text_ptb_sweep.json --tag vae_wd0.25 -p word_dropout=0.25
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=100, help="IWAE importance samples (VAE)")
     parser.add_argument("-p", "--param", action="append", default=[], help="key=value hyperparameter")
     parser.add_argument("--tag", default="", help="name of this setting in the JSON (default: the model)")
+    parser.add_argument("--out", default="text_ptb.json", help="JSON file in results/ the run merges into")
     args = parser.parse_args()
 
     import numpy as np
@@ -67,8 +73,8 @@ def main() -> None:
         result["interpolations"] = [model.interpolate(test[0], test[1], 5), model.interpolate(test[2], test[3], 5)]
         result["interpolation_ends"] = [[test[0], test[1]], [test[2], test[3]]]
         result["reconstructions"] = [[s, r] for s, r in zip(test[:5], model.reconstruct(test[:5]), strict=True)]
-    path = RESULTS / "text_ptb.json"
-    merged = json.loads(path.read_text()) if path.exists() else {"benchmark": "text_ptb", "runs": {}}
+    path = RESULTS / args.out
+    merged = json.loads(path.read_text()) if path.exists() else {"benchmark": path.stem, "runs": {}}
     merged["machine"] = machine()
     merged["runs"][args.tag or args.only] = result
     RESULTS.mkdir(parents=True, exist_ok=True)
