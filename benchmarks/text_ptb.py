@@ -61,12 +61,22 @@ def main() -> None:
     fit_seconds = time.perf_counter() - started
     steps = model.history_[-1]["step"] if model.history_ else 0
     started = time.perf_counter()
+    scored = model._log_p  # keep the per-sentence log p of the one scoring pass: paired comparisons of settings
+    per_sentence: list[float] = []
+
+    def keep(tokens, k):
+        out = scored(tokens, k)
+        per_sentence[:] = [round(float(v), 4) for v in out]
+        return out
+
+    model._log_p = keep
     metrics = model.text_metrics(test, k=args.k)
+    del model._log_p
     result = {"model": type(model).__name__, "params": {**model.get_params(), **params},
               "budget_s": args.budget, "threads": args.threads, "train_seconds": round(model.train_seconds_, 1),
               "fit_seconds": round(fit_seconds, 1), "steps": steps,
               "epochs": round(steps * model.batch_size / len(train), 2), "test_sentences": len(test),
-              **metrics, "eval_seconds": round(time.perf_counter() - started, 1),
+              **metrics, "eval_seconds": round(time.perf_counter() - started, 1), "test_log_p": per_sentence,
               "samples": model.sample(10, seed=0), "bowman_2016": BOWMAN[args.only]}
     if args.only == "vae":
         result["iwae_k"] = args.k
