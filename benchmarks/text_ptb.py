@@ -28,6 +28,17 @@ BOWMAN = {"lm": {"nll_per_sentence": 100.0, "perplexity": 116.0},
           "vae": {"nll_per_sentence": 101.0, "kl_per_sentence": 2.0, "perplexity": 119.0}}
 
 
+def paired(scores: list[float] | None, reference: list[float] | None) -> str:
+    """Mean NLL difference to the reference run on the same test sentences, with its paired standard error
+    (far smaller than either NLL's own standard error: most of the spread is between sentences)."""
+    if not scores or not reference or len(scores) != len(reference):
+        return ""
+    diff = [r - s for s, r in zip(scores, reference, strict=True)]  # NLL = -log p
+    mean = sum(diff) / len(diff)
+    se = (sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) ** 0.5
+    return f"{mean:+.2f} ({se:.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["lm", "vae"], required=True)
@@ -38,6 +49,8 @@ def main() -> None:
     parser.add_argument("-p", "--param", action="append", default=[], help="key=value hyperparameter")
     parser.add_argument("--tag", default="", help="name of this setting in the JSON (default: the model)")
     parser.add_argument("--out", default="text_ptb.json", help="JSON file in results/ the run merges into")
+    parser.add_argument("--reference", default="vae_default",
+                        help="the run the table's paired NLL differences are taken against")
     args = parser.parse_args()
 
     import numpy as np
@@ -89,10 +102,12 @@ def main() -> None:
     merged["runs"][args.tag or args.only] = result
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    reference = merged["runs"].get(args.reference, {}).get("test_log_p")
     print_table([{"run": k, "model": r["model"], "steps": r["steps"], "epochs": r["epochs"],
-                  "NLL": r["nll_per_sentence"], "KL": r.get("kl_per_sentence", ""),
-                  "active": r.get("active_units", ""), "ppl": r["perplexity"]}
-                 for k, r in merged["runs"].items()], "text_ptb")
+                  "NLL": r["nll_per_sentence"], "se": r["nll_stderr"], "KL": r.get("kl_per_sentence", ""),
+                  "active": r.get("active_units", ""), "ppl": r["perplexity"],
+                  f"NLL - {args.reference} (paired se)": paired(r.get("test_log_p"), reference)}
+                 for k, r in merged["runs"].items()], path.stem)
     print("\nsamples:\n  " + "\n  ".join(result["samples"]))
     for line in result.get("interpolations", []):
         print("\ninterpolation:\n  " + "\n  ".join(line))
