@@ -108,6 +108,20 @@ def test_bucketed_order_is_a_permutation_of_similar_lengths():
     assert float((spread.max(1).values - spread.min(1).values).mean()) < 5  # random batches: ~50
 
 
+def test_bucketed_order_under_two_ranks_deals_each_rank_half_of_every_bucket():
+    """The Trainer deals rank r the rows order[r::2]: a rank's batch of 20 is half of one bucket of 40."""
+    lengths = torch.tensor(np.random.default_rng(0).integers(3, 60, 1000))
+    order = bucket_order(lengths, 20, seed=1, epoch=0, world=2)
+    assert sorted(order.tolist()) == list(range(1000))
+    shards = [order[r::2] for r in (0, 1)]
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    for b in range(25):
+        both = torch.cat([s[b * 20: (b + 1) * 20] for s in shards])
+        assert torch.equal(both.sort().values, order[b * 40: (b + 1) * 40].sort().values)
+    spread = lengths[shards[0]].view(-1, 20).float()
+    assert float((spread.max(1).values - spread.min(1).values).mean()) < 5
+
+
 @pytest.fixture
 def bad_files(tmp_path):
     (tmp_path / "empty.txt").write_text("\n  \n")
