@@ -355,12 +355,10 @@ def pretrain(data: str, labels: str, seeds: str, out: Path, budget: float | None
              param: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
     """CNN test accuracy from ConvDBN-pretrained filters (unsupervised, on every training image) and from a
     random start, fine-tuned on N labelled images, per label budget and seed."""
-    from .apps.pretrain import format_table, pretrain_run
+    from .apps.pretrain import check_results_folder, format_table, pretrain_run
 
     label_list, seed_list = _number_list(labels, int, "--labels"), _number_list(seeds, int, "--seeds")
-    if (out / "results.json").exists() and not overwrite:  # refused before any data is read
-        raise DataError(f"{out} already holds pretraining results; choose another folder or overwrite it "
-                        "(--overwrite)")
+    check_results_folder(out, overwrite)  # refused before any data is read
     train_set, test_set = load_dataset(data, "train"), load_dataset(data, "test")
 
     def progress(row: dict[str, Any]) -> None:

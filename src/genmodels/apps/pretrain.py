@@ -81,6 +81,13 @@ def accuracy(net: ConvRBMClassifier, X: torch.Tensor, y: np.ndarray, batch: int 
     return float((pred.cpu().numpy() == np.asarray(y)).mean())
 
 
+def check_results_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a folder that already holds pretraining results unless `overwrite` (nothing is written)."""
+    if (Path(out) / "results.json").exists() and not overwrite:
+        raise DataError(f"{out} already holds pretraining results; choose another folder or overwrite it "
+                        "(--overwrite, overwrite=True)")
+
+
 def pretrain_run(train: Dataset, test: Dataset, out: str | Path, labels: Sequence[int] = (100, 1000),
                  seeds: Sequence[int] = (0, 1, 2), budget: float | None = None, params: dict[str, Any] | None = None,
                  finetune_epochs: int | None = None, finetune_lr: float = FINETUNE_LR,
@@ -93,9 +100,7 @@ def pretrain_run(train: Dataset, test: Dataset, out: str | Path, labels: Sequenc
     Writes OUT/results.json ("rows": labels, seed, pretrained_acc, random_acc), OUT/filters.png and
     OUT/accuracy.png; a folder that already holds results is refused unless `overwrite`."""
     out = Path(out)
-    if (out / "results.json").exists() and not overwrite:
-        raise DataError(f"{out} already holds pretraining results; choose another folder or overwrite it "
-                        "(--overwrite, overwrite=True)")
+    check_results_folder(out, overwrite)
     if train.y is None or test.y is None:
         raise DataError("pretrain needs labelled data (train and test labels) to fine-tune and score the CNN")
     if train.X.ndim != 4:
