@@ -14,12 +14,13 @@ from .apps.detect import DETECTORS, detect_run
 from .apps.evaluate import evaluate_run
 from .apps.sample import sample_run, sample_sentences
 from .apps.train import array_families, parse_param_pairs, read_config_file, train_run
+from .cli_options import DATA_HELP, PathArg, run_options
+from .cli_recommend import recommend
 from .data import load_dataset
 from .errors import DataError, TrainingDiverged
 from .models import load
 from .progress import SummaryLines
 from .progress import log as progress_log
-from .train.tblog import LOGGERS
 
 
 @click.group(help="Train, sample, evaluate and compare GANs, VAEs and RBMs.")
@@ -28,31 +29,7 @@ def app() -> None:
     pass
 
 
-DATA_HELP = "digits | mnist:DIR | csv:FILE | parquet:FILE | images:DIR | npz:FILE | npy:FILE | text:FILE"
-
-
-PathArg = click.Path(path_type=Path)
-
-
-def run_options(folder: str):
-    """The options every training command spells the same way; `folder` names the option holding the run."""
-    options = [
-        click.option("--config", "-c", type=PathArg, help="YAML/JSON file of hyperparameters"),
-        click.option("--param", "-p", multiple=True, help="hyperparameter key=value (repeatable), e.g. -p epochs=5"),
-        click.option("--seed", type=int, help="random seed"),
-        click.option("--resume", is_flag=True, help=f"continue the run in {folder} from its last checkpoint"),
-        click.option("--overwrite", is_flag=True, help=f"replace the run that {folder} already holds"),
-        click.option("--quiet", "-q", is_flag=True, help="no progress bar: one summary line per phase"),
-        click.option("--log", type=click.Choice(LOGGERS), default="none", show_default=True,
-                     help=f"live training log: tensorboard writes curves and sample grids to {folder}/tb"),
-    ]
-
-    def apply(fn):
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
-
-    return apply
+app.add_command(recommend)
 
 
 @app.command()
@@ -153,77 +130,6 @@ def demo(out: Path, budget: float, families: str, quiet: bool) -> None:
     """The main job on the bundled digits: `compare` with a small budget (about 2 minutes), writing
     runs/demo/report.html."""
     _run_compare("digits", budget, out, families, 0, quiet, overwrite=True)  # a demo is rerun: replace it
-
-
-RATINGS_HELP = "movielens:DIR (u.data, or u<fold>.base/.test with --fold) | csv:FILE of user,item,rating[,timestamp]"
-
-
-@app.group()
-def recommend() -> None:
-    """Collaborative filtering with a ratings RBM (Salakhutdinov, Mnih & Hinton 2007)."""
-
-
-@recommend.command("train")
-@click.option("--ratings", "-r", required=True, help=RATINGS_HELP)
-@click.option("--fold", type=int, help="MovieLens: train on u<fold>.base (default: all of u.data)")
-@click.option("--out", "-o", type=PathArg, required=True, help="run folder to write")
-@click.option("--epochs", type=int, help="training epochs")
-@run_options("--out")
-def recommend_train(ratings: str, fold: int | None, out: Path, epochs: int | None, config: Path | None,
-                    param: tuple[str, ...], seed: int | None, resume: bool, overwrite: bool, quiet: bool,
-                    log: str) -> None:
-    """Train a RatingsRBM on a ratings table and write its run folder (a folder holding a run is refused
-    unless --resume or --overwrite)."""
-    from .apps.recommend import train_recommender_run
-
-    model = train_recommender_run(ratings, out, fold=fold, params=parse_param_pairs(param),
-                                  config=read_config_file(config) if config is not None else None,
-                                  epochs=epochs, seed=seed, resume=resume, overwrite=overwrite, quiet=quiet, log=log)
-    if not quiet:
-        click.echo(f"trained rbm_cf on {int((model.train_matrix_ > 0).sum())} ratings ({len(model.users_)} users, "
-                   f"{len(model.items_)} items), reconstruction MSE {model.history_[-1]['recon_mse']:.4f}; "
-                   f"run folder {out}")
-
-
-def _load_recommender(run: Path):
-    model = load(run)
-    if not model.supports("recommend"):
-        raise DataError(f"{run}: holds a {type(model).__name__}, not a recommender; "
-                        "train one with `genmodels recommend train`")
-    return model
-
-
-@recommend.command("predict")
-@click.argument("run", type=PathArg)
-@click.option("--user", "-u", required=True, help="user id")
-@click.option("-n", "n", type=int, default=10, show_default=True, help="number of items")
-@click.option("--include-seen", is_flag=True, help="also rank items the user rated in training")
-def recommend_predict(run: Path, user: str, n: int, include_seen: bool) -> None:
-    """Top-n items for a user, with their expected ratings (an unknown user gets the best-rated items)."""
-    model = _load_recommender(run)
-    top = model.recommend(user, n=n, exclude_seen=not include_seen)
-    click.echo("item\texpected_rating")
-    for item, score in zip(top["item"], top["score"], strict=True):
-        click.echo(f"{item}\t{score:.3f}")
-
-
-@recommend.command("evaluate")
-@click.argument("run", type=PathArg)
-@click.option("--test", "-t", "test_spec", required=True, help=RATINGS_HELP)
-@click.option("--fold", type=int, default=1, show_default=True, help="MovieLens: evaluate on u<fold>.test")
-@click.option("-k", "k", type=int, default=10, show_default=True, help="length of the top-k lists")
-def recommend_evaluate(run: Path, test_spec: str, fold: int, k: int) -> None:
-    """RMSE, MAE and precision/recall/NDCG@k on held-out ratings; also written to RUN/metrics.json."""
-    from .apps.recommend import evaluate_recommender
-    from .data.ratings import load_ratings
-    from .io import write_json
-
-    model = _load_recommender(run)
-    is_movielens = test_spec.startswith("movielens:") or (Path(test_spec) / "u.data").is_file()
-    test = load_ratings(test_spec, "test" if is_movielens else "all", fold=fold, scale=tuple(model.rating_scale))
-    metrics = evaluate_recommender(model, test, k=k)
-    write_json(run / "metrics.json", metrics)
-    click.echo(json.dumps(metrics, indent=2))
 
 
 @app.command()
